@@ -1,0 +1,1 @@
+//! asin (to be written)
