@@ -10,3 +10,4 @@ pub mod asin;
 pub mod marketplace;
 pub mod price;
 pub mod protocol;
+pub mod types;
