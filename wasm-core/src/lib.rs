@@ -7,6 +7,7 @@
 //! `dom` feature.
 
 pub mod asin;
+pub mod html;
 pub mod marketplace;
 pub mod price;
 pub mod protocol;
