@@ -7,8 +7,12 @@
 //! `dom` feature.
 
 pub mod asin;
+#[cfg(all(feature = "dom", target_arch = "wasm32"))]
+pub mod dom;
+pub mod extract;
 pub mod html;
 pub mod marketplace;
+pub mod page;
 pub mod price;
 pub mod protocol;
 pub mod types;
