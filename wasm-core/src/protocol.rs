@@ -26,6 +26,7 @@ use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use crate::marketplace::Marketplace;
 use crate::types::{Availability, Condition, Seller};
 
 /// Length of an Ed25519 public key in bytes.
@@ -53,41 +54,6 @@ const OBS_DOMAIN: &str = "pricewatch/obs/v1\n";
 const POW_DOMAIN: &str = "pricewatch/pow/v1\n";
 const REGISTER_DOMAIN: &str = "pricewatch/register/v1\n";
 const REQ_DOMAIN: &str = "pricewatch/req/v1\n";
-
-/// The marketplaces `PROTOCOL.md` §1 lists.
-///
-/// Judgement call: kept as a private list here so the protocol does not
-/// depend on the page-extraction side of the crate; a test in
-/// `tests/protocol.rs` checks it against `marketplace.rs` once that module
-/// can map domains.
-const MARKETPLACES: &[&str] = &[
-    "amazon.com",
-    "amazon.co.uk",
-    "amazon.de",
-    "amazon.fr",
-    "amazon.it",
-    "amazon.es",
-    "amazon.nl",
-    "amazon.se",
-    "amazon.pl",
-    "amazon.com.be",
-    "amazon.ca",
-    "amazon.com.mx",
-    "amazon.com.br",
-    "amazon.co.jp",
-    "amazon.in",
-    "amazon.com.au",
-    "amazon.sg",
-    "amazon.ae",
-    "amazon.sa",
-    "amazon.com.tr",
-    "amazon.eg",
-];
-
-/// Every marketplace domain the protocol accepts, as listed in `PROTOCOL.md`.
-pub fn protocol_marketplaces() -> &'static [&'static str] {
-    MARKETPLACES
-}
 
 // ---------------------------------------------------------------------------
 // Errors
@@ -501,7 +467,9 @@ impl Observation {
         if !is_asin(&self.asin) {
             return Err(FieldError::new("asin", "must match [0-9A-Z]{10}"));
         }
-        if !MARKETPLACES.contains(&self.marketplace.as_str()) {
+        // The exact wire spelling (lower case, no `www.`); hosts are the
+        // extractor's business, not the protocol's.
+        if Marketplace::from_domain(&self.marketplace).is_none() {
             return Err(FieldError::new(
                 "marketplace",
                 "not a marketplace domain listed in PROTOCOL.md",

@@ -4,12 +4,12 @@
 #[path = "support/vectors.rs"]
 mod vectors;
 
+use wasm_core::marketplace::Marketplace;
 use wasm_core::protocol::{
     b64u_decode, b64u_encode, check_freshness, check_request_time, leading_zero_bits,
-    normalize_title, pow_check, pow_digest, pow_solve, protocol_marketplaces, sha256_hex,
-    verify_request, verify_strict, FieldError, FreshnessError, Keypair, Observation, ProtocolError,
-    PublicKey, Registration, Report, ReportError, OBSERVATION_MAX_AGE_MS,
-    OBSERVATION_MAX_FUTURE_MS, REQUEST_CLOCK_SKEW_MS,
+    normalize_title, pow_check, pow_digest, pow_solve, sha256_hex, verify_request, verify_strict,
+    FieldError, FreshnessError, Keypair, Observation, ProtocolError, PublicKey, Registration,
+    Report, ReportError, OBSERVATION_MAX_AGE_MS, OBSERVATION_MAX_FUTURE_MS, REQUEST_CLOCK_SKEW_MS,
 };
 use wasm_core::types::{Availability, Condition, Seller};
 
@@ -251,6 +251,37 @@ fn grammar_rejections_name_the_field() {
     check_rejected("key", |o| o.key = String::new());
 }
 
+/// The marketplace list of `PROTOCOL.md` §1, verbatim.
+const PROTOCOL_MARKETPLACES: [&str; 21] = [
+    "amazon.com",
+    "amazon.co.uk",
+    "amazon.de",
+    "amazon.fr",
+    "amazon.it",
+    "amazon.es",
+    "amazon.nl",
+    "amazon.se",
+    "amazon.pl",
+    "amazon.com.be",
+    "amazon.ca",
+    "amazon.com.mx",
+    "amazon.com.br",
+    "amazon.co.jp",
+    "amazon.in",
+    "amazon.com.au",
+    "amazon.sg",
+    "amazon.ae",
+    "amazon.sa",
+    "amazon.com.tr",
+    "amazon.eg",
+];
+
+#[test]
+fn marketplace_grammar_is_exactly_the_protocol_list() {
+    let domains: Vec<&str> = Marketplace::all().iter().map(|m| m.domain()).collect();
+    assert_eq!(domains, PROTOCOL_MARKETPLACES);
+}
+
 #[test]
 fn grammar_accepts_the_edges() {
     let kp = Keypair::from_seed(&SEED);
@@ -273,11 +304,10 @@ fn grammar_accepts_the_edges() {
     let canon = String::from_utf8(obs.canonical_bytes().expect("valid")).expect("utf8");
     assert!(canon.contains("\nprice_minor=18446744073709551615\n"));
     assert!(canon.contains("\nobserved_at=9223372036854775807\n"));
-    for m in protocol_marketplaces() {
-        obs.marketplace = (*m).to_owned();
+    for m in PROTOCOL_MARKETPLACES {
+        obs.marketplace = m.to_owned();
         obs.validate().expect("listed marketplace");
     }
-    assert_eq!(protocol_marketplaces().len(), 21);
     obs.price_minor = None;
     let canon = String::from_utf8(obs.canonical_bytes().expect("valid")).expect("utf8");
     assert!(canon.contains("\nprice_minor=\ncurrency="), "{canon}");

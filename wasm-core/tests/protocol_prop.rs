@@ -3,9 +3,10 @@
 //! bytes, the signature or the key fails verification.
 
 use proptest::prelude::*;
+use wasm_core::marketplace::Marketplace;
 use wasm_core::protocol::{
-    b64u_decode, b64u_encode, normalize_title, protocol_marketplaces, verify_strict, Keypair,
-    Observation, PublicKey, Report, ReportError,
+    b64u_decode, b64u_encode, normalize_title, verify_strict, Keypair, Observation, PublicKey,
+    Report, ReportError,
 };
 use wasm_core::types::{Availability, Condition, Seller};
 
@@ -19,7 +20,7 @@ fn arb_observation() -> impl Strategy<Value = (Keypair, Observation)> {
     (
         any::<[u8; 32]>(),
         "[0-9A-Z]{10}",
-        proptest::sample::select(protocol_marketplaces()),
+        proptest::sample::select(Marketplace::all()),
         proptest::sample::select(Condition::ALL),
         proptest::option::of(any::<u64>()),
         "[A-Z]{3}",
@@ -36,7 +37,7 @@ fn arb_observation() -> impl Strategy<Value = (Keypair, Observation)> {
                 let obs = Observation {
                     key: kp.public_b64u(),
                     asin,
-                    marketplace: (*mp).to_owned(),
+                    marketplace: mp.domain().to_owned(),
                     condition,
                     price_minor: price,
                     currency,
