@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod parse_price;
 mod serve;
 
 #[derive(Debug, Parser)]
@@ -17,6 +18,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the backend HTTP server.
     Serve(serve::ServeArgs),
+    /// Parse price text the way the extension does; one JSON object per input.
+    ParsePrice(parse_price::ParsePriceArgs),
 }
 
 /// Entry point used by `main.rs`.
@@ -24,6 +27,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::ParsePrice(args) => parse_price::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
