@@ -439,6 +439,17 @@ const TEXT_RULES: &[(&str, &str, How)] = &[
     ("buy_new_offer_price", "#buyNewSection .offer-price", How::Text),
 ];
 
+/// The apex price block of the regular (non-member) accordion row.
+const REGULAR_ROW_APEX: &[(&str, &str, How)] = &[(
+    "regular_row_apex",
+    "#apex_desktop_newAccordionRow .priceToPay",
+    How::APrice,
+)];
+
+/// The price in an accordion row's header (scoped to that row).
+const ROW_HEADER_PRICE: &[(&str, &str, How)] =
+    &[("row_header_price", "#corePrice_feature_div .a-price", How::APrice)];
+
 /// Kindle price rules (the book's digital offer).
 const KINDLE_RULES: &[(&str, &str, How)] = &[
     ("kindle_price", "#kindle-price", How::Text),
@@ -765,7 +776,18 @@ fn offers<P: Page>(page: &P, mp: Option<Marketplace>) -> Vec<Offer> {
         };
         let avail = availability(page, Some(&regular));
         let seller = seller(page, Some(&regular));
-        return match run_rules(page, Some(&regular), TEXT_RULES, mp) {
+        // The regular row's own apex block (page level, named after the
+        // row), then the buy-box rules inside the row, then the row's
+        // header price. Page-level structured data is skipped: it carries
+        // the member price.
+        if let Found::Price(p, _) = run_rules(page, None, REGULAR_ROW_APEX, mp) {
+            return vec![priced(p, "regular_price_beside_prime", condition, avail, seller)];
+        }
+        let found = match run_rules(page, Some(&regular), TEXT_RULES, mp) {
+            Found::None => run_rules(page, Some(&regular), ROW_HEADER_PRICE, mp),
+            found => found,
+        };
+        return match found {
             Found::Price(p, _) => vec![priced(p, "regular_price_beside_prime", condition, avail, seller)],
             Found::Range => vec![no_price("variation_to_choose", Availability::Unknown, seller)],
             Found::None => vec![no_price("prime_member_only", avail, seller)],
@@ -850,7 +872,12 @@ mod tests {
 
     #[test]
     fn every_rule_selector_is_valid() {
-        for (_, s, _) in TEXT_RULES.iter().chain(KINDLE_RULES) {
+        for (_, s, _) in TEXT_RULES
+            .iter()
+            .chain(KINDLE_RULES)
+            .chain(REGULAR_ROW_APEX)
+            .chain(ROW_HEADER_PRICE)
+        {
             assert!(crate::html::Selector::parse(s).is_ok(), "{s}");
         }
     }
