@@ -175,6 +175,12 @@ fn is_word_char(c: char) -> bool {
 
 /// The currency marker starting at `i`, with its length in chars.
 fn marker_at(chars: &[char], i: usize) -> Option<(Sym, usize)> {
+    let Some(&first) = chars.get(i) else {
+        return None;
+    };
+    if first.is_ascii_digit() || first == ' ' {
+        return None;
+    }
     let prev_is_word = i > 0 && is_word_char(chars[i - 1]);
     // ISO codes: three upper-case ASCII letters that name a known currency.
     if !prev_is_word && i + 3 <= chars.len() && chars[i..i + 3].iter().all(char::is_ascii_uppercase)
@@ -188,6 +194,9 @@ fn marker_at(chars: &[char], i: usize) -> Option<(Sym, usize)> {
         }
     }
     for (text, sym) in MARKERS {
+        if !text.starts_with(first) {
+            continue;
+        }
         let n = text.chars().count();
         if i + n > chars.len() || !text.chars().eq(chars[i..i + n].iter().copied()) {
             continue;
@@ -593,16 +602,18 @@ const SUFFIX_LABELS: &[&str] = &[
 ];
 
 /// Whether `needle` occurs in `hay` as whole words (not inside a word).
-fn contains_word(hay: &[char], needle: &str) -> bool {
-    let n: Vec<char> = needle.chars().collect();
-    if n.is_empty() || n.len() > hay.len() {
-        return false;
-    }
-    (0..=hay.len() - n.len()).any(|i| {
-        hay[i..i + n.len()] == n[..]
-            && (i == 0 || !hay[i - 1].is_alphanumeric())
-            && (!n[n.len() - 1].is_alphanumeric()
-                || hay.get(i + n.len()).is_none_or(|c| !c.is_alphanumeric()))
+fn contains_word(hay: &str, needle: &str) -> bool {
+    let needs_end = needle.chars().last().is_some_and(char::is_alphanumeric);
+    hay.match_indices(needle).any(|(i, _)| {
+        hay[..i]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_alphanumeric())
+            && (!needs_end
+                || hay[i + needle.len()..]
+                    .chars()
+                    .next()
+                    .is_none_or(|c| !c.is_alphanumeric()))
     })
 }
 
@@ -611,7 +622,10 @@ fn lowercase(chars: &[char]) -> Vec<char> {
 }
 
 fn prefix_label(segment: &[char]) -> Option<PriceLabel> {
-    let seg = lowercase(segment);
+    if !segment.iter().any(|c| c.is_alphabetic()) {
+        return None;
+    }
+    let seg: String = lowercase(segment).into_iter().collect();
     PREFIX_LABELS
         .iter()
         .find(|(_, words)| words.iter().any(|w| contains_word(&seg, w)))
@@ -627,7 +641,8 @@ fn starts_with_word(seg: &[char], word: &str) -> bool {
 
 /// What the text right after a price says about it.
 fn suffix_kind(segment: &[char]) -> Suffix {
-    let seg = lowercase(segment);
+    // Only the start matters: the longest word looked for is short.
+    let seg = lowercase(&segment[..segment.len().min(24)]);
     let start = seg
         .iter()
         .position(|c| !matches!(c, ' ' | '+' | '(' | ')'))

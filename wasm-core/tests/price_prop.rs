@@ -1,6 +1,8 @@
 //! Property tests for prices: every marketplace's own display format
 //! parses back to the same amount and currency; arbitrary text never
-//! panics.
+//! panics. Native only (proptest does not build for wasm32 here).
+
+#![cfg(not(target_arch = "wasm32"))]
 
 use proptest::prelude::*;
 use wasm_core::marketplace::Marketplace;
