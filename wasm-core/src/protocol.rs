@@ -299,9 +299,13 @@ impl PublicKey {
         if vk.is_weak() {
             return Err(ProtocolError::BadKey);
         }
-        // Decompression accepts a few non-canonical spellings of the same
-        // point; re-compressing reveals them. One key, one spelling.
-        if vk.to_edwards().compress().as_bytes() != bytes {
+        // Decompression accepts a `y` coordinate at or above the field prime
+        // p = 2^255 - 19 (a second spelling of the point y - p). One key, one
+        // spelling: reject those. (The other non-canonical spelling, x = 0
+        // with the sign bit set, only occurs for y = ±1, both small order
+        // and already rejected above.) A byte test, cheaper than
+        // re-compressing the point.
+        if !is_canonical_field_element(bytes) {
             return Err(ProtocolError::BadKey);
         }
         Ok(PublicKey(vk))
@@ -336,6 +340,13 @@ impl PublicKey {
             .verify_strict(msg, &sig)
             .map_err(|_| ProtocolError::BadSignature)
     }
+}
+
+/// Whether the low 255 bits of `bytes` (little-endian) are below
+/// p = 2^255 - 19: p - 1 is `0xec, 0xff * 30, 0x7f`.
+fn is_canonical_field_element(bytes: &[u8; 32]) -> bool {
+    let top_all_ones = bytes[31] & 0x7f == 0x7f && bytes[1..31].iter().all(|&b| b == 0xff);
+    !(top_all_ones && bytes[0] >= 0xed)
 }
 
 /// Parses `key_b64u` and strictly verifies `sig_b64u` over `msg`.
