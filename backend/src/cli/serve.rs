@@ -11,7 +11,11 @@ pub struct ServeArgs {
     #[arg(long, env = "PRICEWATCH_LISTEN", default_value = "127.0.0.1:8787")]
     pub listen: SocketAddr,
     /// Database URL: sqlite://PATH or postgres://...
-    #[arg(long, env = "PRICEWATCH_DATABASE", default_value = "sqlite://data/pricewatch.db")]
+    #[arg(
+        long,
+        env = "PRICEWATCH_DATABASE",
+        default_value = "sqlite://data/pricewatch.db"
+    )]
     pub database: String,
 }
 

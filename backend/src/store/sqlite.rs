@@ -1,0 +1,948 @@
+//! SQLite implementation of [`Storage`] (the embedded default).
+//!
+//! Judgement calls:
+//! * WAL journal, `synchronous=NORMAL`: a commit is durable against a
+//!   process crash (the WAL is written before the commit returns) but the
+//!   last commits may be lost on power failure. That is the usual trade for
+//!   an embedded server; use PostgreSQL for stronger guarantees.
+//! * One writer connection behind an async mutex (SQLite allows one writer
+//!   anyway) with `BEGIN IMMEDIATE`, so writers never dead-lock on a lock
+//!   upgrade; a small pool of connections serves the reads concurrently.
+//! * The writer keeps a cache of product ids (the common ingest path then
+//!   needs no product lookup); it is dropped whenever a transaction fails.
+//! * Runtime queries only (`sqlx::query`), no compile-time macros.
+
+use super::{
+    code, decide, plan_run_update, IngestOutcome, KeyActivity, KeyId, KeyRecord, NewReport, Offer,
+    OfferStatus, OfferSummary, ProductId, ProductRef, ProductSummary, PurgeStats, Registered, Run,
+    RunPlan, Storage, StorageStats, StoreError, StoreResult,
+};
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Connection, Row};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+use tokio::sync::Mutex;
+use wasm_core::types::Condition;
+
+/// Above this many entries the product cache is simply cleared.
+const PRODUCT_CACHE_MAX: usize = 200_000;
+/// Rows deleted per purge statement.
+const PURGE_CHUNK: i64 = 5_000;
+
+#[derive(Debug, Clone)]
+struct CachedProduct {
+    id: ProductId,
+    currency: String,
+    title: String,
+}
+
+struct Writer {
+    conn: SqliteConnection,
+    products: HashMap<(String, String), CachedProduct>,
+}
+
+/// The SQLite store. Open with [`SqliteStore::open`].
+pub struct SqliteStore {
+    read: SqlitePool,
+    writer: Mutex<Option<Writer>>,
+}
+
+/// The file path of a `sqlite://PATH` / `sqlite:PATH` URL (query stripped).
+pub fn sqlite_path(url: &str) -> StoreResult<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| StoreError::Config(format!("not a sqlite URL: {url}")))?;
+    let path = rest.split('?').next().unwrap_or("");
+    if path.is_empty() || path == ":memory:" {
+        return Err(StoreError::Config(
+            "the SQLite URL needs a file path (sqlite://PATH)".into(),
+        ));
+    }
+    Ok(PathBuf::from(path))
+}
+
+fn closed() -> StoreError {
+    StoreError::Database("the store is closed".into())
+}
+
+impl SqliteStore {
+    /// Opens (creating folder and file when missing) and migrates.
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        let path = sqlite_path(url)?;
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Config(format!("cannot create folder {}: {e}", dir.display()))
+                })?;
+            }
+        }
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Config(e.to_string()))?
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let mut conn = SqliteConnection::connect_with(&opts)
+            .await
+            .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;
+        sqlx::migrate!("migrations/sqlite")
+            .run(&mut conn)
+            .await
+            .map_err(|e| StoreError::Database(format!("migrations failed: {e}")))?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(1)
+            .connect_with(opts)
+            .await?;
+        Ok(SqliteStore {
+            read,
+            writer: Mutex::new(Some(Writer {
+                conn,
+                products: HashMap::new(),
+            })),
+        })
+    }
+}
+
+fn key_from_row(row: &SqliteRow) -> StoreResult<KeyRecord> {
+    let pk: Vec<u8> = row.try_get("public_key")?;
+    let public_key: [u8; 32] = pk
+        .as_slice()
+        .try_into()
+        .map_err(|_| StoreError::Database("stored key is not 32 bytes".into()))?;
+    Ok(KeyRecord {
+        id: row.try_get("id")?,
+        public_key,
+        registered_at: row.try_get("registered_at")?,
+        alpha: row.try_get("alpha")?,
+        beta: row.try_get("beta")?,
+        blocked: row.try_get::<i64, _>("blocked")? != 0,
+        erased_at: row.try_get("erased_at")?,
+    })
+}
+
+const KEY_COLUMNS: &str = "id, public_key, registered_at, alpha, beta, blocked, erased_at";
+
+fn run_from_row(row: &SqliteRow) -> StoreResult<Run> {
+    Ok(Run {
+        first_seen: row.try_get("first_seen")?,
+        last_seen: row.try_get("last_seen")?,
+        price_minor: row.try_get("price_minor")?,
+        availability: code::availability_from(row.try_get("availability")?),
+        n: row.try_get("n")?,
+    })
+}
+
+fn offer_from_row(row: &SqliteRow) -> StoreResult<Offer> {
+    Ok(Offer {
+        price_minor: row.try_get("price_minor")?,
+        availability: code::availability_from(row.try_get("availability")?),
+        seller: code::seller_from(row.try_get("seller")?),
+        observed_at: row.try_get("observed_at")?,
+        status: OfferStatus::from_code(row.try_get("status")?),
+        last_verified_at: row.try_get("last_verified_at")?,
+    })
+}
+
+/// Finds or creates the product of `r`; refreshes a changed non-empty title
+/// only when `refresh_title` (i.e. after the report proved not a replay).
+async fn product_for(
+    conn: &mut SqliteConnection,
+    cache: &mut HashMap<(String, String), CachedProduct>,
+    r: &NewReport,
+    now: i64,
+) -> StoreResult<CachedProduct> {
+    let key = (r.marketplace.clone(), r.asin.clone());
+    if let Some(p) = cache.get(&key) {
+        return Ok(p.clone());
+    }
+    let row = sqlx::query(
+        "SELECT id, currency, title FROM products WHERE marketplace = ?1 AND asin = ?2",
+    )
+    .bind(&r.marketplace)
+    .bind(&r.asin)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let p = match row {
+        Some(row) => CachedProduct {
+            id: row.try_get("id")?,
+            currency: row.try_get("currency")?,
+            title: row.try_get("title")?,
+        },
+        None => {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO products (marketplace, asin, title, currency, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+            )
+            .bind(&r.marketplace)
+            .bind(&r.asin)
+            .bind(&r.title)
+            .bind(&r.currency)
+            .bind(now)
+            .fetch_one(&mut *conn)
+            .await?;
+            CachedProduct {
+                id,
+                currency: r.currency.clone(),
+                title: r.title.clone(),
+            }
+        }
+    };
+    if cache.len() >= PRODUCT_CACHE_MAX {
+        cache.clear();
+    }
+    cache.insert(key, p.clone());
+    Ok(p)
+}
+
+async fn neighbours(
+    conn: &mut SqliteConnection,
+    product: ProductId,
+    cond: i64,
+    t: i64,
+) -> StoreResult<(Option<Run>, Option<Run>)> {
+    let rows = sqlx::query(
+        "SELECT * FROM (SELECT 0 AS side, first_seen, last_seen, price_minor, availability, n \
+           FROM history_runs WHERE product_id = ?1 AND condition = ?2 AND first_seen <= ?3 \
+           ORDER BY first_seen DESC LIMIT 1) \
+         UNION ALL \
+         SELECT * FROM (SELECT 1 AS side, first_seen, last_seen, price_minor, availability, n \
+           FROM history_runs WHERE product_id = ?1 AND condition = ?2 AND first_seen > ?3 \
+           ORDER BY first_seen ASC LIMIT 1)",
+    )
+    .bind(product)
+    .bind(cond)
+    .bind(t)
+    .fetch_all(&mut *conn)
+    .await?;
+    let (mut prev, mut next) = (None, None);
+    for row in &rows {
+        let side: i64 = row.try_get("side")?;
+        let run = run_from_row(row)?;
+        if side == 0 {
+            prev = Some(run);
+        } else {
+            next = Some(run);
+        }
+    }
+    Ok((prev, next))
+}
+
+/// Applies one observation to the history runs (see [`RunPlan`]).
+async fn update_runs(
+    conn: &mut SqliteConnection,
+    product: ProductId,
+    cond: i64,
+    r: &NewReport,
+) -> StoreResult<()> {
+    let t = r.observed_at;
+    let avail = code::availability(r.availability);
+    let (prev, next) = neighbours(conn, product, cond, t).await?;
+    let mut plan = plan_run_update(
+        prev.as_ref(),
+        next.as_ref(),
+        t,
+        r.price_minor,
+        r.availability,
+    );
+    let upd = |sql: &'static str| sqlx::query(sql).bind(product).bind(cond);
+    if plan == RunPlan::Split {
+        // Unwrap-free: Split is only planned with a prev run.
+        if let Some(p) = prev {
+            let pavail = code::availability(p.availability);
+            let right = sqlx::query(
+                "SELECT count(*) AS k, min(observed_at) AS first FROM reports \
+                 WHERE product_id = ?1 AND condition = ?2 AND observed_at > ?3 \
+                   AND observed_at <= ?4 AND price_minor IS ?5 AND availability = ?6",
+            )
+            .bind(product)
+            .bind(cond)
+            .bind(t)
+            .bind(p.last_seen)
+            .bind(p.price_minor)
+            .bind(pavail)
+            .fetch_one(&mut *conn)
+            .await?;
+            let k: i64 = right.try_get("k")?;
+            let right_first: Option<i64> = right.try_get("first")?;
+            match right_first {
+                Some(right_first) if k > 0 => {
+                    let left_last: Option<i64> = sqlx::query_scalar(
+                        "SELECT max(observed_at) FROM reports \
+                         WHERE product_id = ?1 AND condition = ?2 AND observed_at >= ?3 \
+                           AND observed_at <= ?4 AND price_minor IS ?5 AND availability = ?6",
+                    )
+                    .bind(product)
+                    .bind(cond)
+                    .bind(p.first_seen)
+                    .bind(t)
+                    .bind(p.price_minor)
+                    .bind(pavail)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    let left_last = left_last.unwrap_or(p.first_seen).max(p.first_seen);
+                    let left_n = (p.n - k).max(1);
+                    upd("UPDATE history_runs SET last_seen = ?3, n = ?4 \
+                         WHERE product_id = ?1 AND condition = ?2 AND first_seen = ?5")
+                    .bind(left_last)
+                    .bind(left_n)
+                    .bind(p.first_seen)
+                    .execute(&mut *conn)
+                    .await?;
+                    upd("INSERT INTO history_runs \
+                         (product_id, condition, first_seen, last_seen, price_minor, availability, n) \
+                         VALUES (?1, ?2, ?3, ?3, ?4, ?5, 1)")
+                    .bind(t)
+                    .bind(r.price_minor)
+                    .bind(avail)
+                    .execute(&mut *conn)
+                    .await?;
+                    upd("INSERT INTO history_runs \
+                         (product_id, condition, first_seen, last_seen, price_minor, availability, n) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+                    .bind(right_first)
+                    .bind(p.last_seen)
+                    .bind(p.price_minor)
+                    .bind(pavail)
+                    .bind(k)
+                    .execute(&mut *conn)
+                    .await?;
+                    return Ok(());
+                }
+                _ => plan = RunPlan::Count,
+            }
+        }
+    }
+    match (plan, prev, next) {
+        (RunPlan::Count, Some(p), _) => {
+            upd("UPDATE history_runs SET n = n + 1 \
+                 WHERE product_id = ?1 AND condition = ?2 AND first_seen = ?3")
+            .bind(p.first_seen)
+            .execute(&mut *conn)
+            .await?;
+        }
+        (RunPlan::ExtendPrev, Some(p), _) => {
+            upd("UPDATE history_runs SET last_seen = ?3, n = n + 1 \
+                 WHERE product_id = ?1 AND condition = ?2 AND first_seen = ?4")
+            .bind(t)
+            .bind(p.first_seen)
+            .execute(&mut *conn)
+            .await?;
+        }
+        (RunPlan::MergeAll, Some(p), Some(nx)) => {
+            upd("DELETE FROM history_runs \
+                 WHERE product_id = ?1 AND condition = ?2 AND first_seen = ?3")
+            .bind(nx.first_seen)
+            .execute(&mut *conn)
+            .await?;
+            upd("UPDATE history_runs SET last_seen = ?3, n = n + ?4 \
+                 WHERE product_id = ?1 AND condition = ?2 AND first_seen = ?5")
+            .bind(nx.last_seen)
+            .bind(nx.n + 1)
+            .bind(p.first_seen)
+            .execute(&mut *conn)
+            .await?;
+        }
+        (RunPlan::ExtendNext, _, Some(nx)) => {
+            upd("UPDATE history_runs SET first_seen = ?3, n = n + 1 \
+                 WHERE product_id = ?1 AND condition = ?2 AND first_seen = ?4")
+            .bind(t)
+            .bind(nx.first_seen)
+            .execute(&mut *conn)
+            .await?;
+        }
+        _ => {
+            upd("INSERT INTO history_runs \
+                 (product_id, condition, first_seen, last_seen, price_minor, availability, n) \
+                 VALUES (?1, ?2, ?3, ?3, ?4, ?5, 1)")
+            .bind(t)
+            .bind(r.price_minor)
+            .bind(avail)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn ingest_one(
+    conn: &mut SqliteConnection,
+    cache: &mut HashMap<(String, String), CachedProduct>,
+    r: &NewReport,
+    now: i64,
+) -> StoreResult<IngestOutcome> {
+    let product = product_for(conn, cache, r, now).await?;
+    if product.currency != r.currency {
+        return Ok(IngestOutcome::CurrencyMismatch);
+    }
+    let cond = code::condition(r.condition);
+    let current = sqlx::query(
+        "SELECT price_minor, availability, seller, observed_at, status, last_verified_at \
+         FROM offers WHERE product_id = ?1 AND condition = ?2",
+    )
+    .bind(product.id)
+    .bind(cond)
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|row| offer_from_row(&row))
+    .transpose()?;
+    let decision = decide(current.as_ref(), r, now);
+    let inserted = sqlx::query(
+        "INSERT INTO reports (key_id, nonce, product_id, condition, observed_at, received_at, \
+           price_minor, availability, status, net_hash, raw) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+         ON CONFLICT (key_id, nonce) DO NOTHING",
+    )
+    .bind(r.key_id)
+    .bind(&r.nonce[..])
+    .bind(product.id)
+    .bind(cond)
+    .bind(r.observed_at)
+    .bind(now)
+    .bind(r.price_minor)
+    .bind(code::availability(r.availability))
+    .bind(decision.outcome.code())
+    .bind(r.net_hash.as_ref().map(|h| &h[..]))
+    .bind(&r.raw)
+    .execute(&mut *conn)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Ok(IngestOutcome::Duplicate);
+    }
+    if !r.title.is_empty() && r.title != product.title && decision.publish {
+        sqlx::query("UPDATE products SET title = ?1 WHERE id = ?2")
+            .bind(&r.title)
+            .bind(product.id)
+            .execute(&mut *conn)
+            .await?;
+        if let Some(p) = cache.get_mut(&(r.marketplace.clone(), r.asin.clone())) {
+            p.title = r.title.clone();
+        }
+    }
+    update_runs(conn, product.id, cond, r).await?;
+    if decision.publish {
+        let agrees = current
+            .as_ref()
+            .map(|o| o.price_minor == r.price_minor && o.availability == r.availability);
+        let status = if r.trusted {
+            OfferStatus::Verified
+        } else {
+            match (&current, agrees) {
+                (Some(o), Some(true)) => o.status,
+                _ => OfferStatus::Provisional,
+            }
+        };
+        let verified_at = if r.trusted {
+            Some(r.observed_at)
+        } else {
+            current.as_ref().and_then(|o| o.last_verified_at)
+        };
+        sqlx::query(
+            "INSERT INTO offers (product_id, condition, price_minor, availability, seller, \
+               observed_at, status, last_verified_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+             ON CONFLICT (product_id, condition) DO UPDATE SET \
+               price_minor = excluded.price_minor, availability = excluded.availability, \
+               seller = excluded.seller, observed_at = excluded.observed_at, \
+               status = excluded.status, last_verified_at = excluded.last_verified_at, \
+               updated_at = excluded.updated_at",
+        )
+        .bind(product.id)
+        .bind(cond)
+        .bind(r.price_minor)
+        .bind(code::availability(r.availability))
+        .bind(code::seller(r.seller))
+        .bind(r.observed_at)
+        .bind(status as i64)
+        .bind(verified_at)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(decision.outcome)
+}
+
+/// Turns free text into an FTS5 query: every word quoted (so no FTS syntax
+/// reaches SQLite from users), all required, each as a prefix.
+pub fn fts_query(q: &str) -> Option<String> {
+    let words: Vec<String> = q
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(16)
+        .map(|w| format!("\"{w}\"*"))
+        .collect();
+    if words.is_empty() {
+        return None;
+    }
+    Some(words.join(" "))
+}
+
+fn looks_like_asin(q: &str) -> bool {
+    q.len() == 10
+        && q.bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+}
+
+#[async_trait]
+impl Storage for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        let one: i64 = sqlx::query_scalar("SELECT 1").fetch_one(&self.read).await?;
+        if one == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Database("ping returned a wrong value".into()))
+        }
+    }
+
+    async fn install_secret(&self) -> StoreResult<[u8; 32]> {
+        let mut guard = self.writer.lock().await;
+        let w = guard.as_mut().ok_or_else(closed)?;
+        let existing: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT value FROM settings WHERE name = 'install_secret'")
+                .fetch_optional(&mut w.conn)
+                .await?;
+        let bytes = match existing {
+            Some(v) => v,
+            None => {
+                let mut fresh = [0u8; 32];
+                getrandom::getrandom(&mut fresh)
+                    .map_err(|e| StoreError::Database(format!("no randomness: {e}")))?;
+                sqlx::query("INSERT INTO settings (name, value) VALUES ('install_secret', ?1)")
+                    .bind(&fresh[..])
+                    .execute(&mut w.conn)
+                    .await?;
+                fresh.to_vec()
+            }
+        };
+        bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| StoreError::Database("install secret is not 32 bytes".into()))
+    }
+
+    async fn register_key(
+        &self,
+        public_key: &[u8; 32],
+        now: i64,
+        net_hash: Option<[u8; 16]>,
+    ) -> StoreResult<Registered> {
+        let mut guard = self.writer.lock().await;
+        let w = guard.as_mut().ok_or_else(closed)?;
+        let sql = format!("SELECT {KEY_COLUMNS} FROM keys WHERE public_key = ?1");
+        let existing = sqlx::query(&sql)
+            .bind(&public_key[..])
+            .fetch_optional(&mut w.conn)
+            .await?;
+        if let Some(row) = existing {
+            let rec = key_from_row(&row)?;
+            if rec.erased_at.is_none() || rec.registered_at > rec.erased_at.unwrap_or(i64::MAX) {
+                return Ok(Registered::Existing(rec));
+            }
+            sqlx::query(
+                "UPDATE keys SET registered_at = ?1, net_hash = ?2, alpha = 1.0, beta = 1.0 \
+                 WHERE id = ?3",
+            )
+            .bind(now)
+            .bind(net_hash.as_ref().map(|h| &h[..]))
+            .bind(rec.id)
+            .execute(&mut w.conn)
+            .await?;
+            return Ok(Registered::Created(KeyRecord {
+                registered_at: now,
+                alpha: 1.0,
+                beta: 1.0,
+                ..rec
+            }));
+        }
+        let sql = format!(
+            "INSERT INTO keys (public_key, registered_at, net_hash) VALUES (?1, ?2, ?3) \
+             RETURNING {KEY_COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(&public_key[..])
+            .bind(now)
+            .bind(net_hash.as_ref().map(|h| &h[..]))
+            .fetch_one(&mut w.conn)
+            .await?;
+        Ok(Registered::Created(key_from_row(&row)?))
+    }
+
+    async fn keys_by_public(&self, keys: &[[u8; 32]]) -> StoreResult<Vec<Option<KeyRecord>>> {
+        let mut conn = self.read.acquire().await?;
+        let sql = format!("SELECT {KEY_COLUMNS} FROM keys WHERE public_key = ?1");
+        let mut found: HashMap<[u8; 32], Option<KeyRecord>> = HashMap::new();
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            if !found.contains_key(k) {
+                let row = sqlx::query(&sql)
+                    .bind(&k[..])
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                let rec = row.map(|r| key_from_row(&r)).transpose()?;
+                found.insert(*k, rec);
+            }
+            out.push(found.get(k).cloned().flatten());
+        }
+        Ok(out)
+    }
+
+    async fn ingest(&self, reports: &[NewReport], now: i64) -> StoreResult<Vec<IngestOutcome>> {
+        let mut guard = self.writer.lock().await;
+        let w = guard.as_mut().ok_or_else(closed)?;
+        let result = async {
+            let mut tx = w.conn.begin_with("BEGIN IMMEDIATE").await?;
+            let mut out = Vec::with_capacity(reports.len());
+            for r in reports {
+                out.push(ingest_one(&mut tx, &mut w.products, r, now).await?);
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(out)
+        }
+        .await;
+        if result.is_err() {
+            w.products.clear();
+        }
+        result
+    }
+
+    async fn claim_request_nonce(
+        &self,
+        key_id: KeyId,
+        nonce: &[u8],
+        expires_at: i64,
+    ) -> StoreResult<bool> {
+        let mut guard = self.writer.lock().await;
+        let w = guard.as_mut().ok_or_else(closed)?;
+        let res = sqlx::query(
+            "INSERT INTO request_nonces (key_id, nonce, expires_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (key_id, nonce) DO NOTHING",
+        )
+        .bind(key_id)
+        .bind(nonce)
+        .bind(expires_at)
+        .execute(&mut w.conn)
+        .await?;
+        Ok(res.rows_affected() == 1)
+    }
+
+    async fn key_activity(&self, key_id: KeyId) -> StoreResult<KeyActivity> {
+        let reports: i64 = sqlx::query_scalar("SELECT count(*) FROM reports WHERE key_id = ?1")
+            .bind(key_id)
+            .fetch_one(&self.read)
+            .await?;
+        Ok(KeyActivity {
+            reports,
+            watches: 0,
+        })
+    }
+
+    async fn erase_key(&self, key_id: KeyId, now: i64) -> StoreResult<()> {
+        let mut guard = self.writer.lock().await;
+        let w = guard.as_mut().ok_or_else(closed)?;
+        let mut tx = w.conn.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("UPDATE reports SET key_id = NULL WHERE key_id = ?1")
+            .bind(key_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM request_nonces WHERE key_id = ?1")
+            .bind(key_id)
+            .execute(&mut *tx)
+            .await?;
+        let res = sqlx::query(
+            "UPDATE keys SET erased_at = ?1, alpha = 1.0, beta = 1.0, net_hash = NULL \
+             WHERE id = ?2",
+        )
+        .bind(now)
+        .bind(key_id)
+        .execute(&mut *tx)
+        .await?;
+        if res.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn product_summary(
+        &self,
+        marketplace: &str,
+        asin: &str,
+    ) -> StoreResult<Option<ProductSummary>> {
+        let mut conn = self.read.acquire().await?;
+        let Some(row) = sqlx::query(
+            "SELECT id, title, currency, watchers FROM products WHERE marketplace = ?1 AND asin = ?2",
+        )
+        .bind(marketplace)
+        .bind(asin)
+        .fetch_optional(&mut *conn)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let id: i64 = row.try_get("id")?;
+        let offer_rows = sqlx::query(
+            "SELECT condition, price_minor, availability, seller, observed_at, status, \
+               last_verified_at FROM offers WHERE product_id = ?1 ORDER BY condition",
+        )
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut offers = Vec::new();
+        for orow in &offer_rows {
+            let Some(condition) = code::condition_from(orow.try_get("condition")?) else {
+                continue;
+            };
+            let offer = offer_from_row(orow)?;
+            let cond = code::condition(condition);
+            let extreme = |order: &'static str| {
+                format!(
+                    "SELECT price_minor, last_seen FROM history_runs \
+                     WHERE product_id = ?1 AND condition = ?2 AND price_minor IS NOT NULL \
+                     ORDER BY price_minor {order}, last_seen DESC LIMIT 1"
+                )
+            };
+            let mut ext = Vec::new();
+            for order in ["ASC", "DESC"] {
+                let r = sqlx::query(&extreme(order))
+                    .bind(id)
+                    .bind(cond)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                ext.push(match r {
+                    Some(r) => Some((r.try_get::<i64, _>(0)?, r.try_get::<i64, _>(1)?)),
+                    None => None,
+                });
+            }
+            let run_start: Option<i64> = sqlx::query_scalar(
+                "SELECT first_seen FROM history_runs WHERE product_id = ?1 AND condition = ?2 \
+                 AND price_minor IS ?3 AND availability = ?4 AND first_seen <= ?5 \
+                 ORDER BY first_seen DESC LIMIT 1",
+            )
+            .bind(id)
+            .bind(cond)
+            .bind(offer.price_minor)
+            .bind(code::availability(offer.availability))
+            .bind(offer.observed_at)
+            .fetch_optional(&mut *conn)
+            .await?;
+            let reporters: i64 = sqlx::query_scalar(
+                "SELECT count(DISTINCT key_id) FROM reports WHERE product_id = ?1 \
+                 AND condition = ?2 AND observed_at >= ?3 AND price_minor IS ?4 \
+                 AND availability = ?5 AND key_id IS NOT NULL",
+            )
+            .bind(id)
+            .bind(cond)
+            .bind(run_start.unwrap_or(offer.observed_at))
+            .bind(offer.price_minor)
+            .bind(code::availability(offer.availability))
+            .fetch_one(&mut *conn)
+            .await?;
+            offers.push(OfferSummary {
+                condition,
+                offer,
+                reporters,
+                lowest: ext[0],
+                highest: ext[1],
+            });
+        }
+        Ok(Some(ProductSummary {
+            id,
+            marketplace: marketplace.to_string(),
+            asin: asin.to_string(),
+            title: row.try_get("title")?,
+            currency: row.try_get("currency")?,
+            watchers: row.try_get("watchers")?,
+            offers,
+        }))
+    }
+
+    async fn history_runs(
+        &self,
+        product: ProductId,
+        condition: Condition,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<Vec<Run>> {
+        let rows = sqlx::query(
+            "SELECT first_seen, last_seen, price_minor, availability, n FROM history_runs \
+             WHERE product_id = ?1 AND condition = ?2 AND first_seen <= ?4 AND first_seen >= \
+               coalesce((SELECT first_seen FROM history_runs WHERE product_id = ?1 \
+                 AND condition = ?2 AND first_seen < ?3 ORDER BY first_seen DESC LIMIT 1), ?3) \
+             ORDER BY first_seen",
+        )
+        .bind(product)
+        .bind(code::condition(condition))
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(run_from_row).collect()
+    }
+
+    async fn search(
+        &self,
+        query: &str,
+        marketplace: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<(Vec<ProductRef>, i64)> {
+        let q = query.trim();
+        let to_ref = |row: &SqliteRow| -> StoreResult<ProductRef> {
+            Ok(ProductRef {
+                marketplace: row.try_get("marketplace")?,
+                asin: row.try_get("asin")?,
+            })
+        };
+        if looks_like_asin(q) {
+            let rows = sqlx::query(
+                "SELECT marketplace, asin FROM products WHERE asin = ?1 \
+                 AND (?2 IS NULL OR marketplace = ?2) ORDER BY marketplace LIMIT ?3 OFFSET ?4",
+            )
+            .bind(q)
+            .bind(marketplace)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.read)
+            .await?;
+            let total: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM products WHERE asin = ?1 AND (?2 IS NULL OR marketplace = ?2)",
+            )
+            .bind(q)
+            .bind(marketplace)
+            .fetch_one(&self.read)
+            .await?;
+            let list = rows.iter().map(to_ref).collect::<StoreResult<Vec<_>>>()?;
+            return Ok((list, total));
+        }
+        let Some(fts) = fts_query(q) else {
+            return Ok((Vec::new(), 0));
+        };
+        let rows = sqlx::query(
+            "SELECT p.marketplace, p.asin FROM products_fts f JOIN products p ON p.id = f.rowid \
+             WHERE products_fts MATCH ?1 AND (?2 IS NULL OR p.marketplace = ?2) \
+             ORDER BY f.rank, p.id LIMIT ?3 OFFSET ?4",
+        )
+        .bind(&fts)
+        .bind(marketplace)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.read)
+        .await?;
+        let total: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM products_fts f JOIN products p ON p.id = f.rowid \
+             WHERE products_fts MATCH ?1 AND (?2 IS NULL OR p.marketplace = ?2)",
+        )
+        .bind(&fts)
+        .bind(marketplace)
+        .fetch_one(&self.read)
+        .await?;
+        let list = rows.iter().map(to_ref).collect::<StoreResult<Vec<_>>>()?;
+        Ok((list, total))
+    }
+
+    async fn purge(&self, audit_before: i64, now: i64) -> StoreResult<PurgeStats> {
+        let mut stats = PurgeStats::default();
+        loop {
+            // Ids grow with receipt time, so the oldest rows come first; one
+            // short transaction per chunk keeps ingest flowing.
+            let mut guard = self.writer.lock().await;
+            let w = guard.as_mut().ok_or_else(closed)?;
+            let res = sqlx::query(
+                "DELETE FROM reports WHERE id IN \
+                   (SELECT id FROM reports ORDER BY id LIMIT ?1) AND received_at < ?2",
+            )
+            .bind(PURGE_CHUNK)
+            .bind(audit_before)
+            .execute(&mut w.conn)
+            .await?;
+            stats.reports += res.rows_affected();
+            if res.rows_affected() == 0 {
+                let res = sqlx::query("DELETE FROM request_nonces WHERE expires_at < ?1")
+                    .bind(now)
+                    .execute(&mut w.conn)
+                    .await?;
+                stats.request_nonces = res.rows_affected();
+                return Ok(stats);
+            }
+        }
+    }
+
+    async fn storage_stats(&self) -> StoreResult<StorageStats> {
+        let mut conn = self.read.acquire().await?;
+        let sizes = sqlx::query(
+            "SELECT name, sum(pgsize) AS bytes FROM dbstat \
+             WHERE name IN ('history_runs', 'reports', 'reports_key_nonce', 'reports_series_time') \
+             GROUP BY name",
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut stats = StorageStats::default();
+        for row in &sizes {
+            let name: String = row.try_get("name")?;
+            let bytes: i64 = row.try_get("bytes")?;
+            if name == "history_runs" {
+                stats.history_bytes += bytes;
+            } else {
+                stats.audit_bytes += bytes;
+            }
+        }
+        let row = sqlx::query("SELECT count(*) AS c, coalesce(sum(n), 0) AS s FROM history_runs")
+            .fetch_one(&mut *conn)
+            .await?;
+        stats.history_rows = row.try_get("c")?;
+        stats.observations = row.try_get("s")?;
+        Ok(stats)
+    }
+
+    async fn close(&self) {
+        // Waiting for the writer lock waits for the transaction in flight;
+        // every ingest call has committed before it returned.
+        let writer = self.writer.lock().await.take();
+        if let Some(w) = writer {
+            let _ = w.conn.close().await;
+        }
+        self.read.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fts_queries_are_quoted() {
+        assert_eq!(fts_query("echo dot").as_deref(), Some("\"echo\"* \"dot\"*"));
+        assert_eq!(
+            fts_query("a\"b OR c").as_deref(),
+            Some("\"a\"* \"b\"* \"OR\"* \"c\"*")
+        );
+        assert_eq!(fts_query("  ;; "), None);
+    }
+
+    #[test]
+    fn paths_from_urls() {
+        assert_eq!(
+            sqlite_path("sqlite://data/x.db").unwrap(),
+            PathBuf::from("data/x.db")
+        );
+        assert_eq!(
+            sqlite_path("sqlite:///tmp/x.db?mode=rwc").unwrap(),
+            PathBuf::from("/tmp/x.db")
+        );
+        assert!(sqlite_path("sqlite://").is_err());
+        assert!(sqlite_path("postgres://x").is_err());
+    }
+}
