@@ -599,7 +599,7 @@ const IN_STOCK: &[&str] = &[
     "in stock", "auf lager", "en stock", "em estoque", "em stock", "disponibile",
     "disponible", "在庫あり", "only ", "nur noch", "queda", "estimativa de envio",
     "usually ships", "ships within", "usually dispatched", "dispatched within", "versandfertig",
-    "expédié sous", "envío en", "spedizione in", "disponível",
+    "expédié sous", "envío en", "spedizione in", "disponível", "disponibilità immediata",
 ];
 
 fn availability_from_text(text: &str) -> Availability {
