@@ -4,11 +4,16 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod extract;
 mod parse_price;
 mod serve;
 
 #[derive(Debug, Parser)]
-#[command(name = "pricewatch", version, about = "Crowdsourced Amazon price history")]
+#[command(
+    name = "pricewatch",
+    version,
+    about = "Crowdsourced Amazon price history"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -18,6 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the backend HTTP server.
     Serve(serve::ServeArgs),
+    /// Extract offers from a saved Amazon page; prints one JSON object.
+    Extract(extract::ExtractArgs),
     /// Parse price text the way the extension does; one JSON object per input.
     ParsePrice(parse_price::ParsePriceArgs),
 }
@@ -27,6 +34,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Extract(args) => extract::run(args),
         Command::ParsePrice(args) => parse_price::run(args),
     };
     match result {
