@@ -40,18 +40,21 @@
 //!   which has none, gives no price. JPY has no minor unit, so its
 //!   separators are always grouping.
 //! - Grouping must be well formed: groups of three (`1,234,567`) or Indian
-//!   (`1,23,456`). A space groups only where the marketplace groups with a
-//!   space (amazon.fr, .se, .pl) or when no marketplace is given, so that
-//!   `Pack of 3 129,99 €` on amazon.de is not 3129.99.
+//!   (`1,23,456`). A space may group only where the marketplace groups with
+//!   a space (amazon.fr, .se, .pl) or when no marketplace is given.
+//!   Elsewhere a number that reads as space-grouped is no price: on
+//!   amazon.de `1 234,56 €` and `Pack of 3 129,99 €` give nothing rather
+//!   than 234.56 or 3129.99.
 //! - A text with one unlabelled price and other labelled prices (`$9.98
 //!   List Price: $13.97`) is that one price: the labels say what the others
 //!   are. Two different unlabelled prices that are not a range are no
 //!   price: we never pick the first one. The same price repeated (Amazon
 //!   renders an off-screen copy next to the visible one) counts once.
 //! - Bare numbers (no currency marker anywhere in the text) count only
-//!   when a marketplace gives the currency and the number looks like a
-//!   price: it has exactly the currency's decimals (`12,99`) or it is the
-//!   whole text. `Only 4 left in stock` has no price.
+//!   when a marketplace gives the currency and the number has exactly the
+//!   currency's decimals (`12,99` on amazon.de). A bare integer is never a
+//!   price: `Only 4 left in stock`, `Total Points: 400` (so a bare JPY
+//!   amount is not either; structured numbers go through [`parse_decimal`]).
 //! - Negative amounts (`-$5.00`), more than [`MAX_DIGITS`] digits, malformed
 //!   numbers next to a currency marker, and texts longer than
 //!   [`MAX_TEXT_CHARS`] are no price.
@@ -175,9 +178,7 @@ fn is_word_char(c: char) -> bool {
 
 /// The currency marker starting at `i`, with its length in chars.
 fn marker_at(chars: &[char], i: usize) -> Option<(Sym, usize)> {
-    let Some(&first) = chars.get(i) else {
-        return None;
-    };
+    let &first = chars.get(i)?;
     if first.is_ascii_digit() || first == ' ' {
         return None;
     }
@@ -474,6 +475,13 @@ const PREFIX_LABELS: &[(PriceLabel, &[&str])] = &[
             "cupom",
             "kindle unlimited",
             "trade-in",
+            "total price",
+            "total",
+            "gesamtpreis",
+            "prix total",
+            "precio total",
+            "prezzo totale",
+            "preço total",
             "emi",
             "em até",
         ],
@@ -482,6 +490,8 @@ const PREFIX_LABELS: &[(PriceLabel, &[&str])] = &[
         PriceLabel::ListPrice,
         &[
             "list price",
+            "list",
+            "typical",
             "listprice",
             "rrp",
             "uvp",
@@ -625,7 +635,14 @@ fn prefix_label(segment: &[char]) -> Option<PriceLabel> {
     if !segment.iter().any(|c| c.is_alphabetic()) {
         return None;
     }
-    let seg: String = lowercase(segment).into_iter().collect();
+    let mut seg: String = lowercase(segment).into_iter().collect();
+    // "$9.98 with 29 percent savings": Amazon's accessible description of
+    // the price before it, not a label of the price after it.
+    for phrase in ["percent savings", "% savings", "percent off", "% off"] {
+        if seg.contains(phrase) {
+            seg = seg.replace(phrase, " ");
+        }
+    }
     PREFIX_LABELS
         .iter()
         .find(|(_, words)| words.iter().any(|w| contains_word(&seg, w)))
@@ -788,19 +805,19 @@ fn find_prices(chars: &[char], marketplace: Option<Marketplace>) -> Result<Vec<F
                 });
             }
             None if !any_attached => {
-                // Bare number: only with a marketplace, only price-shaped.
+                // Bare number: only with a marketplace, only price-shaped
+                // (exactly the currency's decimals). An integer alone is a
+                // count, points, a rating total ("Total Points: 400").
                 let Some(m) = marketplace else { continue };
                 let currency = m.currency();
                 let exp = currency.exponent();
-                let whole_text = chars[..*start].iter().all(|c| *c == ' ')
-                    && chars[num.end..].iter().all(|c| *c == ' ');
                 let has_exact_decimals = exp > 0
                     && num.groups.len() > 1
                     && num
                         .groups
                         .last()
                         .is_some_and(|(_, d)| d.len() == usize::from(exp));
-                if !(whole_text || has_exact_decimals) {
+                if !has_exact_decimals {
                     continue;
                 }
                 if *start > 0 && chars[*start - 1] == '-' {

@@ -152,6 +152,20 @@ fn index_tsv_distractors() {
     check("-22%", "amazon.com", "none");
     check("$3.99 $2.99", "amazon.com", "none");
     check("$29.99 $3.99 $2.99", "amazon.com", "none");
+    check("List: $25.99", "amazon.com", "list USD 25.99");
+    check("Typical: $27.99", "amazon.com", "list USD 27.99");
+    check("Total price: ¥39,958", "amazon.co.jp", "other JPY 39958");
+    check("1 New from $29.99", "amazon.com", "other USD 29.99");
+    check(
+        "FREE Shipping on orders over $25",
+        "amazon.com",
+        "other USD 25.00",
+    );
+    check(
+        "No Import Fees Deposit & $10.11 Shipping to Spain",
+        "amazon.com",
+        "other USD 10.11",
+    );
     check("Kindle-Preis: EUR 15,99", "amazon.de", "EUR 15.99");
     check("Kindle Price: $9.99", "amazon.com", "USD 9.99");
     check("Buy New £13.53", "amazon.co.uk", "GBP 13.53");
@@ -168,6 +182,19 @@ fn index_tsv_distractors() {
     check("$9.98 List Price: $13.97", "amazon.com", "USD 9.98");
     check("-29% $9.98 List Price: $13.97", "amazon.com", "USD 9.98");
     check("$8.99$8.99", "amazon.com", "USD 8.99");
+    check("$8.99 $ 8 . 99", "amazon.com", "USD 8.99");
+    // Whole core price blocks as their text reads (2025 layouts).
+    check(
+        "$9.98 with 29 percent savings -29% $ 9 . 98 List Price: $13.97 List Price: $13.97 $13.97 \
+         The List Price is the suggested retail price of a new product",
+        "amazon.com",
+        "USD 9.98",
+    );
+    check(
+        "-29% $ 9 . 98 with 29 percent savings List Price: $13.97",
+        "amazon.com",
+        "USD 9.98",
+    );
     check("Only 4 left in stock - order soon.", "amazon.com", "none");
     check("Ships in 2-3 days", "amazon.com.br", "none");
 }
@@ -225,7 +252,7 @@ fn marketplace_resolves_ambiguity() {
     check("1,234 €", "amazon.de", "none");
     check("$1,234", "amazon.com", "USD 1234.00");
     check("$1.234", "amazon.com", "none");
-    check("1.234", "amazon.de", "EUR 1234.00");
+    check("1.234", "amazon.de", "none"); // bare integer: no price
     check("€1.234", "", "none");
     check("£1,234", "", "GBP 1234.00");
     check("¥1.598", "", "JPY 1598");
@@ -240,7 +267,9 @@ fn marketplace_resolves_ambiguity() {
     // Bare numbers: the marketplace's currency, only when price-shaped.
     check("12,99", "amazon.de", "EUR 12.99");
     check("Preis 12,99", "amazon.de", "EUR 12.99");
-    check("32970", "amazon.co.jp", "JPY 32970");
+    check("32970", "amazon.co.jp", "none");
+    check("Total Points: 400", "amazon.co.jp", "none");
+    check("1299", "amazon.com", "none");
     check("12,99", "", "none");
     check("Only 4 left", "amazon.de", "none");
     // A space grouping where the marketplace does not group with spaces.
