@@ -4,7 +4,10 @@
 use std::process::Command;
 
 fn fixture(name: &str) -> String {
-    format!("{}/../wasm-core/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+    format!(
+        "{}/../wasm-core/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
 }
 
 fn run(args: &[&str]) -> std::process::Output {
@@ -22,11 +25,20 @@ fn prints_one_json_object_for_a_product_page() {
         "https://www.amazon.de/dp/349803587X",
         &fixture("book_buynew.html"),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).expect("utf-8");
     assert_eq!(stdout.lines().count(), 1, "one line: {stdout}");
     let v: serde_json::Value = serde_json::from_str(&stdout).expect("json");
-    let keys: Vec<&str> = v.as_object().expect("object").keys().map(String::as_str).collect();
+    let keys: Vec<&str> = v
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
     for k in ["page", "asin", "marketplace", "title", "offers"] {
         assert!(keys.contains(&k), "missing {k} in {stdout}");
     }

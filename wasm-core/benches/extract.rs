@@ -23,9 +23,15 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn main() {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/amazon"));
+    let dir = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/fixtures/amazon"
+    ));
     let Ok(entries) = std::fs::read_dir(&dir) else {
-        println!("extract bench skipped: corpus not found at {}", dir.display());
+        println!(
+            "extract bench skipped: corpus not found at {}",
+            dir.display()
+        );
         return;
     };
     let mut files: Vec<PathBuf> = entries
@@ -37,7 +43,9 @@ fn main() {
     let mut parse: Vec<Duration> = Vec::new();
     let mut bytes_total = 0usize;
     for path in &files {
-        let Ok(bytes) = std::fs::read(path) else { continue };
+        let Ok(bytes) = std::fs::read(path) else {
+            continue;
+        };
         let html = String::from_utf8_lossy(&bytes).into_owned();
         bytes_total += html.len();
         // Warm-up, and keep the result alive so nothing is optimised out.
@@ -53,7 +61,10 @@ fn main() {
             std::hint::black_box(extract_html(std::hint::black_box(&html), None));
             times.push(t.elapsed());
         }
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         full.push((median(times), name, html.len()));
         parse.push(median(parse_times));
     }

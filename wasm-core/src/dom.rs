@@ -38,7 +38,11 @@ fn elements(list: NodeList) -> Vec<Element> {
 impl Page for DomPage {
     type Node = Element;
 
-    fn select(&self, scope: Option<&Element>, selector: &str) -> Result<Vec<Element>, SelectorError> {
+    fn select(
+        &self,
+        scope: Option<&Element>,
+        selector: &str,
+    ) -> Result<Vec<Element>, SelectorError> {
         let result = match scope {
             Some(el) => el.query_selector_all(selector),
             None => self.doc.query_selector_all(selector),

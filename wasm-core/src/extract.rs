@@ -168,7 +168,10 @@ fn exists<P: Page>(page: &P, scope: Option<&P::Node>, selector: &str) -> bool {
 /// and trims.
 pub fn fold_ws(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for word in s.split(|c: char| c.is_whitespace()).filter(|w| !w.is_empty()) {
+    for word in s
+        .split(|c: char| c.is_whitespace())
+        .filter(|w| !w.is_empty())
+    {
         if !out.is_empty() {
             out.push(' ');
         }
@@ -208,7 +211,11 @@ fn page_kind<P: Page>(page: &P) -> PageKind {
     ) {
         return PageKind::Product;
     }
-    if exists(page, None, "img[alt*='Dogs of Amazon'], a[href*=cs_404], img[src*='/error/']") {
+    if exists(
+        page,
+        None,
+        "img[alt*='Dogs of Amazon'], a[href*=cs_404], img[src*='/error/']",
+    ) {
         return PageKind::NotFound;
     }
     let title = first(page, None, "title").map(|t| fold_ws(&page.text(&t)).to_lowercase());
@@ -336,9 +343,13 @@ fn asin_from_page<P: Page>(page: &P) -> Option<Asin> {
     if let Some(a) = og_url(page).and_then(|h| Asin::from_url(&h)) {
         return Some(a);
     }
-    if let Some(a) = first(page, None, "#dp[data-asin], #ppd[data-asin], #dp-container[data-asin]")
-        .and_then(|n| page.attr(&n, "data-asin"))
-        .and_then(|v| Asin::parse(&v))
+    if let Some(a) = first(
+        page,
+        None,
+        "#dp[data-asin], #ppd[data-asin], #dp-container[data-asin]",
+    )
+    .and_then(|n| page.attr(&n, "data-asin"))
+    .and_then(|v| Asin::parse(&v))
     {
         return Some(a);
     }
@@ -399,7 +410,8 @@ fn read_a_price<P: Page>(page: &P, node: &P::Node, mp: Option<Marketplace>) -> R
     }
     if let Some(whole) = first(page, Some(node), ".a-price-whole") {
         let whole = fold_ws(&page.text(&whole));
-        let fraction = first(page, Some(node), ".a-price-fraction").map(|f| fold_ws(&page.text(&f)));
+        let fraction =
+            first(page, Some(node), ".a-price-fraction").map(|f| fold_ws(&page.text(&f)));
         let symbol = first(page, Some(node), ".a-price-symbol").map(|s| fold_ws(&page.text(&s)));
         return match parse_parts(symbol.as_deref(), &whole, fraction.as_deref(), mp) {
             Some(p) if currency_ok(&p, mp) => Read::Price(p),
@@ -421,14 +433,22 @@ enum How {
 /// ever holds the buy-box price of the page's own offer.
 const TEXT_RULES: &[(&str, &str, How)] = &[
     // 2022-2025: the price to pay in the core price block.
-    ("core_price_display", "#corePriceDisplay_desktop_feature_div .priceToPay", How::APrice),
+    (
+        "core_price_display",
+        "#corePriceDisplay_desktop_feature_div .priceToPay",
+        How::APrice,
+    ),
     // 2022 table layout ("Preço da oferta:"); two of them is a range.
     (
         "core_price_apex",
         "#corePrice_desktop .apexPriceToPay, #corePrice_feature_div .apexPriceToPay",
         How::APrice,
     ),
-    ("core_price_to_pay", "#corePrice_feature_div .priceToPay, #apex_desktop .priceToPay", How::APrice),
+    (
+        "core_price_to_pay",
+        "#corePrice_feature_div .priceToPay, #apex_desktop .priceToPay",
+        How::APrice,
+    ),
     // 2015-2021 price block: deal and sale prices replace "our price".
     ("priceblock_dealprice", "#priceblock_dealprice", How::Text),
     ("priceblock_saleprice", "#priceblock_saleprice", How::Text),
@@ -436,7 +456,11 @@ const TEXT_RULES: &[(&str, &str, How)] = &[
     ("new_buybox_price", "#newBuyBoxPrice", How::Text),
     ("price_inside_buybox", "#price_inside_buybox", How::Text),
     // Books: "Buy New" section of the buy box.
-    ("buy_new_offer_price", "#buyNewSection .offer-price", How::Text),
+    (
+        "buy_new_offer_price",
+        "#buyNewSection .offer-price",
+        How::Text,
+    ),
 ];
 
 /// The apex price block of the regular (non-member) accordion row.
@@ -447,13 +471,20 @@ const REGULAR_ROW_APEX: &[(&str, &str, How)] = &[(
 )];
 
 /// The price in an accordion row's header (scoped to that row).
-const ROW_HEADER_PRICE: &[(&str, &str, How)] =
-    &[("row_header_price", "#corePrice_feature_div .a-price", How::APrice)];
+const ROW_HEADER_PRICE: &[(&str, &str, How)] = &[(
+    "row_header_price",
+    "#corePrice_feature_div .a-price",
+    How::APrice,
+)];
 
 /// Kindle price rules (the book's digital offer).
 const KINDLE_RULES: &[(&str, &str, How)] = &[
     ("kindle_price", "#kindle-price", How::Text),
-    ("kindle_price_row", "#buybox tr.kindle-price .a-color-price", How::Text),
+    (
+        "kindle_price_row",
+        "#buybox tr.kindle-price .a-color-price",
+        How::Text,
+    ),
 ];
 
 enum Found {
@@ -548,7 +579,10 @@ fn buying_options_json<P: Page>(page: &P, mp: Option<Marketplace>) -> Option<Pri
                 Some(f) => format!("{int}.{f}"),
                 None => int,
             };
-            parse_decimal(&number, cur).map(|minor| Price { minor, currency: cur })
+            parse_decimal(&number, cur).map(|minor| Price {
+                minor,
+                currency: cur,
+            })
         }
         _ => None,
     };
@@ -580,26 +614,63 @@ fn structured_price<P: Page>(page: &P, mp: Option<Marketplace>) -> Option<(Price
     if let Some(p) = hidden_input_price(page, "#attach-base-product-price", mp) {
         return Some((p, "attach_base_product_price"));
     }
-    hidden_input_price(page, "#twister-plus-price-data-price", mp).map(|p| (p, "twister_plus_price"))
+    hidden_input_price(page, "#twister-plus-price-data-price", mp)
+        .map(|p| (p, "twister_plus_price"))
 }
 
 // ---------------------------------------------------------------------
 // Availability, seller, condition.
 
 const PREORDER: &[&str] = &[
-    "pre-order", "preorder", "erscheint am", "vorbestell", "précommande", "precommande",
-    "disponible para reserva", "reserva ya", "pré-venda", "pre-venda", "prenotazione", "予約",
+    "pre-order",
+    "preorder",
+    "erscheint am",
+    "vorbestell",
+    "précommande",
+    "precommande",
+    "disponible para reserva",
+    "reserva ya",
+    "pré-venda",
+    "pre-venda",
+    "prenotazione",
+    "予約",
 ];
 const OUT_OF_STOCK: &[&str] = &[
-    "currently unavailable", "out of stock", "derzeit nicht verfügbar", "nicht auf lager",
-    "no disponible", "actuellement indisponible", "non disponibile", "não disponível",
-    "indisponível", "在庫切れ", "現在お取り扱いできません",
+    "currently unavailable",
+    "out of stock",
+    "derzeit nicht verfügbar",
+    "nicht auf lager",
+    "no disponible",
+    "actuellement indisponible",
+    "non disponibile",
+    "não disponível",
+    "indisponível",
+    "在庫切れ",
+    "現在お取り扱いできません",
 ];
 const IN_STOCK: &[&str] = &[
-    "in stock", "auf lager", "en stock", "em estoque", "em stock", "disponibile",
-    "disponible", "在庫あり", "only ", "nur noch", "queda", "estimativa de envio",
-    "usually ships", "ships within", "usually dispatched", "dispatched within", "versandfertig",
-    "expédié sous", "envío en", "spedizione in", "disponível", "disponibilità immediata",
+    "in stock",
+    "auf lager",
+    "en stock",
+    "em estoque",
+    "em stock",
+    "disponibile",
+    "disponible",
+    "在庫あり",
+    "only ",
+    "nur noch",
+    "queda",
+    "estimativa de envio",
+    "usually ships",
+    "ships within",
+    "usually dispatched",
+    "dispatched within",
+    "versandfertig",
+    "expédié sous",
+    "envío en",
+    "spedizione in",
+    "disponível",
+    "disponibilità immediata",
 ];
 
 fn availability_from_text(text: &str) -> Availability {
@@ -626,9 +697,21 @@ fn availability<P: Page>(page: &P, scope: Option<&P::Node>) -> Availability {
 /// "Sold by" in the locales Amazon uses, lower case. What follows names
 /// the seller. (`Versand durch Amazon` alone is fulfilment, not sale.)
 const SOLD_BY: &[&str] = &[
-    "sold by", "verkauf und versand durch", "verkauf durch", "verkauft von", "vendido y enviado por",
-    "vendido por", "expédié et vendu par", "vendu et expédié par", "vendu par", "venduto e spedito da",
-    "venduto da", "verkocht door", "säljs av", "sprzedawany przez", "satıcı",
+    "sold by",
+    "verkauf und versand durch",
+    "verkauf durch",
+    "verkauft von",
+    "vendido y enviado por",
+    "vendido por",
+    "expédié et vendu par",
+    "vendu et expédié par",
+    "vendu par",
+    "venduto e spedito da",
+    "venduto da",
+    "verkocht door",
+    "säljs av",
+    "sprzedawany przez",
+    "satıcı",
 ];
 
 fn seller_from_text(text: &str) -> Seller {
@@ -662,7 +745,11 @@ fn seller_from_text(text: &str) -> Seller {
 }
 
 fn seller<P: Page>(page: &P, scope: Option<&P::Node>) -> Seller {
-    for selector in ["#merchant-info", "#tabular-buybox", "#merchantInfoFeature_feature_div"] {
+    for selector in [
+        "#merchant-info",
+        "#tabular-buybox",
+        "#merchantInfoFeature_feature_div",
+    ] {
         if let Some(n) = first(page, scope, selector) {
             let s = seller_from_text(&visible_text(page, &n));
             if s != Seller::Unknown {
@@ -682,8 +769,16 @@ fn seller<P: Page>(page: &P, scope: Option<&P::Node>) -> Seller {
 
 /// Renewed (refurbished) products are their own ASINs, marked in the title.
 const RENEWED: &[&str] = &[
-    "(renewed", "(generalüberholt", "(reacondicionado", "(reconditionné", "(ricondizionato",
-    "(recondicionado", "(整備済み品", "(gereviseerd", "(odnowiony", "(yenilenmiş",
+    "(renewed",
+    "(generalüberholt",
+    "(reacondicionado",
+    "(reconditionné",
+    "(ricondizionato",
+    "(recondicionado",
+    "(整備済み品",
+    "(gereviseerd",
+    "(odnowiony",
+    "(yenilenmiş",
 ];
 
 fn is_renewed(title: Option<&str>) -> bool {
@@ -707,7 +802,13 @@ fn no_price(rule: &'static str, availability: Availability, seller: Seller) -> O
     }
 }
 
-fn priced(price: Price, rule: &'static str, condition: Condition, availability: Availability, seller: Seller) -> Offer {
+fn priced(
+    price: Price,
+    rule: &'static str,
+    condition: Condition,
+    availability: Availability,
+    seller: Seller,
+) -> Offer {
     Offer {
         condition,
         price_minor: Some(price.minor),
@@ -727,22 +828,40 @@ fn offers<P: Page>(page: &P, mp: Option<Marketplace>) -> Vec<Offer> {
 
     // A variation still to choose: the buy box asks for a size/colour.
     if exists(page, None, "#partialStateBuybox") {
-        return vec![no_price("variation_to_choose", Availability::Unknown, Seller::Unknown)];
+        return vec![no_price(
+            "variation_to_choose",
+            Availability::Unknown,
+            Seller::Unknown,
+        )];
     }
     // No featured offer: only "see all buying options".
     if exists(page, None, "#unqualifiedBuyBox") {
-        return vec![no_price("no_featured_offer", Availability::Unknown, Seller::Unknown)];
+        return vec![no_price(
+            "no_featured_offer",
+            Availability::Unknown,
+            Seller::Unknown,
+        )];
     }
     // Out of stock with no buy box to order from.
     if exists(page, None, "#outOfStock") && !exists(page, None, "#add-to-cart-button") {
-        return vec![no_price("out_of_stock", Availability::OutOfStock, Seller::Unknown)];
+        return vec![no_price(
+            "out_of_stock",
+            Availability::OutOfStock,
+            Seller::Unknown,
+        )];
     }
     // Used-only buy box: the offer is a used (or renewed) one.
     if let Some(used) = first(page, None, "#usedOnlyBuybox") {
         let text = visible_text(page, &used).to_lowercase();
-        let cond = if ["renewed", "refurbished", "reacondicionado", "generalüberholt", "reconditionné"]
-            .iter()
-            .any(|k| text.contains(k))
+        let cond = if [
+            "renewed",
+            "refurbished",
+            "reacondicionado",
+            "generalüberholt",
+            "reconditionné",
+        ]
+        .iter()
+        .any(|k| text.contains(k))
         {
             Condition::Refurbished
         } else {
@@ -750,13 +869,22 @@ fn offers<P: Page>(page: &P, mp: Option<Marketplace>) -> Vec<Offer> {
         };
         let seller = seller(page, Some(&used));
         for node in sel(page, Some(&used), ".offer-price, .a-price") {
-            let read = if page.attr(&node, "class").is_some_and(|c| c.split_whitespace().any(|w| w == "a-price")) {
+            let read = if page
+                .attr(&node, "class")
+                .is_some_and(|c| c.split_whitespace().any(|w| w == "a-price"))
+            {
                 read_a_price(page, &node, mp)
             } else {
                 read_text(&page.text(&node), mp)
             };
             if let Read::Price(p) = read {
-                return vec![priced(p, "used_only_buybox", cond, Availability::InStock, seller)];
+                return vec![priced(
+                    p,
+                    "used_only_buybox",
+                    cond,
+                    Availability::InStock,
+                    seller,
+                )];
             }
         }
         return vec![no_price("used_only_buybox", Availability::Unknown, seller)];
@@ -765,14 +893,21 @@ fn offers<P: Page>(page: &P, mp: Option<Marketplace>) -> Vec<Offer> {
     // Prime: a member-only price row beside the regular offer. The price
     // everyone pays is the price: read only inside the regular row, and
     // skip page-level structured data (it carries the member price).
-    let member_row = sel(page, None, "[data-a-accordion-row-name]").into_iter().find(|row| {
-        page.attr(row, "data-a-accordion-row-name").as_deref() == Some("primeSavingsUpsellAccordionRow")
-            || visible_text(page, row).contains("exclusively for Amazon Prime members")
-    });
+    let member_row = sel(page, None, "[data-a-accordion-row-name]")
+        .into_iter()
+        .find(|row| {
+            page.attr(row, "data-a-accordion-row-name").as_deref()
+                == Some("primeSavingsUpsellAccordionRow")
+                || visible_text(page, row).contains("exclusively for Amazon Prime members")
+        });
     if member_row.is_some() {
         let regular = first(page, None, "[data-a-accordion-row-name=newAccordionRow]");
         let Some(regular) = regular else {
-            return vec![no_price("prime_member_only", Availability::Unknown, Seller::Unknown)];
+            return vec![no_price(
+                "prime_member_only",
+                Availability::Unknown,
+                Seller::Unknown,
+            )];
         };
         let avail = availability(page, Some(&regular));
         let seller = seller(page, Some(&regular));
@@ -781,15 +916,31 @@ fn offers<P: Page>(page: &P, mp: Option<Marketplace>) -> Vec<Offer> {
         // header price. Page-level structured data is skipped: it carries
         // the member price.
         if let Found::Price(p, _) = run_rules(page, None, REGULAR_ROW_APEX, mp) {
-            return vec![priced(p, "regular_price_beside_prime", condition, avail, seller)];
+            return vec![priced(
+                p,
+                "regular_price_beside_prime",
+                condition,
+                avail,
+                seller,
+            )];
         }
         let found = match run_rules(page, Some(&regular), TEXT_RULES, mp) {
             Found::None => run_rules(page, Some(&regular), ROW_HEADER_PRICE, mp),
             found => found,
         };
         return match found {
-            Found::Price(p, _) => vec![priced(p, "regular_price_beside_prime", condition, avail, seller)],
-            Found::Range => vec![no_price("variation_to_choose", Availability::Unknown, seller)],
+            Found::Price(p, _) => vec![priced(
+                p,
+                "regular_price_beside_prime",
+                condition,
+                avail,
+                seller,
+            )],
+            Found::Range => vec![no_price(
+                "variation_to_choose",
+                Availability::Unknown,
+                seller,
+            )],
             Found::None => vec![no_price("prime_member_only", avail, seller)],
         };
     }
@@ -799,7 +950,11 @@ fn offers<P: Page>(page: &P, mp: Option<Marketplace>) -> Vec<Offer> {
     let add_to_cart = exists(page, None, "#add-to-cart-button, #buy-now-button");
     let visible = run_rules(page, None, TEXT_RULES, mp);
     if let Found::Range = visible {
-        return vec![no_price("variation_to_choose", Availability::Unknown, seller)];
+        return vec![no_price(
+            "variation_to_choose",
+            Availability::Unknown,
+            seller,
+        )];
     }
     if avail == Availability::OutOfStock && !add_to_cart {
         return vec![no_price("out_of_stock", avail, seller)];
@@ -814,14 +969,32 @@ fn offers<P: Page>(page: &P, mp: Option<Marketplace>) -> Vec<Offer> {
     };
     match (structured, visible) {
         (Some((s, rule)), Found::Price(v, _)) if s == v => {
-            return vec![priced(s, rule, condition, in_stock_if_buyable(avail), seller)];
+            return vec![priced(
+                s,
+                rule,
+                condition,
+                in_stock_if_buyable(avail),
+                seller,
+            )];
         }
         // Disagreement: the visible buy box wins (see module docs).
         (_, Found::Price(v, rule)) => {
-            return vec![priced(v, rule, condition, in_stock_if_buyable(avail), seller)];
+            return vec![priced(
+                v,
+                rule,
+                condition,
+                in_stock_if_buyable(avail),
+                seller,
+            )];
         }
         (Some((s, rule)), _) => {
-            return vec![priced(s, rule, condition, in_stock_if_buyable(avail), seller)];
+            return vec![priced(
+                s,
+                rule,
+                condition,
+                in_stock_if_buyable(avail),
+                seller,
+            )];
         }
         _ => {}
     }
@@ -845,16 +1018,34 @@ mod tests {
 
     #[test]
     fn seller_phrases() {
-        assert_eq!(seller_from_text("Ships from and sold by Amazon.com."), Seller::Amazon);
-        assert_eq!(seller_from_text("Verkauf und Versand durch Amazon. Geschenk"), Seller::Amazon);
+        assert_eq!(
+            seller_from_text("Ships from and sold by Amazon.com."),
+            Seller::Amazon
+        );
+        assert_eq!(
+            seller_from_text("Verkauf und Versand durch Amazon. Geschenk"),
+            Seller::Amazon
+        );
         assert_eq!(
             seller_from_text("Verkauf durch Benchra und Versand durch Amazon."),
             Seller::ThirdParty
         );
-        assert_eq!(seller_from_text("Vendido y enviado por NFBRICOLAJE."), Seller::ThirdParty);
-        assert_eq!(seller_from_text("Ships from and sold by Amazon.co.jp."), Seller::Amazon);
-        assert_eq!(seller_from_text("Ships from Amazon Sold by Chen Ying Ke Ji"), Seller::ThirdParty);
-        assert_eq!(seller_from_text("Sold by Amazonas Trading"), Seller::ThirdParty);
+        assert_eq!(
+            seller_from_text("Vendido y enviado por NFBRICOLAJE."),
+            Seller::ThirdParty
+        );
+        assert_eq!(
+            seller_from_text("Ships from and sold by Amazon.co.jp."),
+            Seller::Amazon
+        );
+        assert_eq!(
+            seller_from_text("Ships from Amazon Sold by Chen Ying Ke Ji"),
+            Seller::ThirdParty
+        );
+        assert_eq!(
+            seller_from_text("Sold by Amazonas Trading"),
+            Seller::ThirdParty
+        );
         assert_eq!(seller_from_text("Gift-wrap available."), Seller::Unknown);
     }
 
@@ -862,11 +1053,19 @@ mod tests {
     fn availability_phrases() {
         assert_eq!(availability_from_text("Auf Lager."), Availability::InStock);
         assert_eq!(
-            availability_from_text("Dieser Artikel erscheint am 28. März 2019. Bestellen Sie jetzt."),
+            availability_from_text(
+                "Dieser Artikel erscheint am 28. März 2019. Bestellen Sie jetzt."
+            ),
             Availability::Preorder
         );
-        assert_eq!(availability_from_text("Currently unavailable."), Availability::OutOfStock);
-        assert_eq!(availability_from_text("Estimativa de envio de 2 a 3 dias."), Availability::InStock);
+        assert_eq!(
+            availability_from_text("Currently unavailable."),
+            Availability::OutOfStock
+        );
+        assert_eq!(
+            availability_from_text("Estimativa de envio de 2 a 3 dias."),
+            Availability::InStock
+        );
         assert_eq!(availability_from_text(""), Availability::Unknown);
     }
 

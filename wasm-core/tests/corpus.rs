@@ -15,7 +15,10 @@ use wasm_core::extract::{extract_html, Extraction, PageKind};
 use wasm_core::types::{Availability, Condition};
 
 fn corpus_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/amazon"))
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/fixtures/amazon"
+    ))
 }
 
 struct Row {
@@ -70,18 +73,31 @@ fn check(row: &Row, got: &Extraction) -> Vec<String> {
         }
     };
     let captcha = row.availability == "blocked_captcha";
-    let kind = if captcha { PageKind::Captcha } else { PageKind::Product };
-    expect(got.page == kind, format!("page {:?}, want {kind:?}", got.page));
+    let kind = if captcha {
+        PageKind::Captcha
+    } else {
+        PageKind::Product
+    };
+    expect(
+        got.page == kind,
+        format!("page {:?}, want {kind:?}", got.page),
+    );
     expect(
         got.asin.as_deref() == Some(row.asin.as_str()),
         format!("asin {:?}, want {}", got.asin, row.asin),
     );
     expect(
         got.marketplace.as_deref() == Some(row.marketplace.as_str()),
-        format!("marketplace {:?}, want {}", got.marketplace, row.marketplace),
+        format!(
+            "marketplace {:?}, want {}",
+            got.marketplace, row.marketplace
+        ),
     );
     if captcha {
-        expect(got.offers.is_empty(), format!("captcha page has offers {:?}", got.offers));
+        expect(
+            got.offers.is_empty(),
+            format!("captcha page has offers {:?}", got.offers),
+        );
         return bad;
     }
     expect(
@@ -94,9 +110,15 @@ fn check(row: &Row, got: &Extraction) -> Vec<String> {
         Some(want) => {
             expect(price == Some(want), format!("price {price:?}, want {want}"));
             let cur = offer.and_then(|o| o.currency.as_deref());
-            expect(cur == Some(row.currency.as_str()), format!("currency {cur:?}, want {}", row.currency));
+            expect(
+                cur == Some(row.currency.as_str()),
+                format!("currency {cur:?}, want {}", row.currency),
+            );
         }
-        None => expect(price.is_none(), format!("price {price:?} where the page shows none")),
+        None => expect(
+            price.is_none(),
+            format!("price {price:?} where the page shows none"),
+        ),
     }
     let avail = offer.map(|o| o.availability);
     match row.availability.as_str() {
@@ -113,8 +135,14 @@ fn check(row: &Row, got: &Extraction) -> Vec<String> {
     }
     let cond = offer.map(|o| o.condition);
     match row.condition.as_str() {
-        "new" => expect(cond == Some(Condition::New), format!("condition {cond:?}, want new")),
-        "used" => expect(cond == Some(Condition::Used), format!("condition {cond:?}, want used")),
+        "new" => expect(
+            cond == Some(Condition::New),
+            format!("condition {cond:?}, want new"),
+        ),
+        "used" => expect(
+            cond == Some(Condition::Used),
+            format!("condition {cond:?}, want used"),
+        ),
         _ => {}
     }
     bad

@@ -37,7 +37,10 @@ fn check(case: &Case) -> Result<(), String> {
         bad.push(format!("asin {:?}, want {:?}", got.asin, case.asin));
     }
     if got.marketplace.as_deref() != case.marketplace {
-        bad.push(format!("marketplace {:?}, want {:?}", got.marketplace, case.marketplace));
+        bad.push(format!(
+            "marketplace {:?}, want {:?}",
+            got.marketplace, case.marketplace
+        ));
     }
     if case.page != PageKind::Product {
         if !got.offers.is_empty() {
@@ -53,10 +56,16 @@ fn check(case: &Case) -> Result<(), String> {
                     bad.push(format!("price {price:?}, want {want:?}"));
                 }
                 if o.availability != case.availability {
-                    bad.push(format!("availability {:?}, want {:?}", o.availability, case.availability));
+                    bad.push(format!(
+                        "availability {:?}, want {:?}",
+                        o.availability, case.availability
+                    ));
                 }
                 if o.condition != case.condition {
-                    bad.push(format!("condition {:?}, want {:?}", o.condition, case.condition));
+                    bad.push(format!(
+                        "condition {:?}, want {:?}",
+                        o.condition, case.condition
+                    ));
                 }
                 if o.seller != case.seller {
                     bad.push(format!("seller {:?}, want {:?}", o.seller, case.seller));
@@ -66,7 +75,11 @@ fn check(case: &Case) -> Result<(), String> {
                 }
             }
         }
-        if got.title.as_deref().is_none_or(|t| t.is_empty() || t.contains("  ")) {
+        if got
+            .title
+            .as_deref()
+            .is_none_or(|t| t.is_empty() || t.contains("  "))
+        {
             bad.push(format!("title {:?} (missing or not folded)", got.title));
         }
     }

@@ -186,7 +186,13 @@ fn decode_one(s: &str, in_attribute: bool) -> Option<(String, usize)> {
         };
         let digits = bytes[start..]
             .iter()
-            .take_while(|b| if hex { b.is_ascii_hexdigit() } else { b.is_ascii_digit() })
+            .take_while(|b| {
+                if hex {
+                    b.is_ascii_hexdigit()
+                } else {
+                    b.is_ascii_digit()
+                }
+            })
             .count();
         if digits == 0 {
             return None;
@@ -253,7 +259,10 @@ mod tests {
         assert_eq!(decode("a &amp; b", false), "a & b");
         assert_eq!(decode("&euro;12&nbsp;x", false), "\u{20ac}12\u{a0}x");
         assert_eq!(decode("&#36;5 &#x24;6 &#128;", false), "$5 $6 \u{20ac}");
-        assert_eq!(decode("&#0; &#xD800; &#99999999999;", false), "\u{fffd} \u{fffd} \u{fffd}");
+        assert_eq!(
+            decode("&#0; &#xD800; &#99999999999;", false),
+            "\u{fffd} \u{fffd} \u{fffd}"
+        );
         assert_eq!(decode("&unknown; & &", false), "&unknown; & &");
         assert_eq!(decode("&ampx", false), "&x");
         assert_eq!(decode("?a=1&copy=2", true), "?a=1&copy=2");

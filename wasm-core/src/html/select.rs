@@ -349,7 +349,8 @@ impl Complex {
 }
 
 fn has_word(list: &str, word: &str) -> bool {
-    list.split(|c: char| c.is_ascii_whitespace()).any(|w| w == word)
+    list.split(|c: char| c.is_ascii_whitespace())
+        .any(|w| w == word)
 }
 
 impl Compound {
@@ -416,7 +417,13 @@ mod tests {
         doc.query(None, sel)
             .expect("valid")
             .into_iter()
-            .map(|n| format!("{}:{}", doc.tag(n).unwrap_or("?"), doc.text_content(n).trim()))
+            .map(|n| {
+                format!(
+                    "{}:{}",
+                    doc.tag(n).unwrap_or("?"),
+                    doc.text_content(n).trim()
+                )
+            })
             .collect()
     }
 
@@ -453,16 +460,40 @@ mod tests {
         let doc = Document::parse(HTML);
         let section = doc.query(None, "section").expect("valid")[0];
         // Like querySelectorAll: `div` is outside the scope, still matches.
-        assert_eq!(doc.query(Some(section), "div span").expect("valid").len(), 1);
+        assert_eq!(
+            doc.query(Some(section), "div span").expect("valid").len(),
+            1
+        );
         assert_eq!(doc.query(Some(section), "p").expect("valid").len(), 1);
     }
 
     #[test]
     fn invalid_selectors_are_errors() {
         for bad in [
-            "", " ", "#", ".", "[", "[a", "[a=]", "[a=\"x]", "a >", "> a", "a,", ",a", "a + b",
-            "a ~ b", ":hover", "a:first-child", "::before", "[a!=b]", "#1a", "a)", ":not(a b)",
-            ":not(:not(a))", "a|b", "\\",
+            "",
+            " ",
+            "#",
+            ".",
+            "[",
+            "[a",
+            "[a=]",
+            "[a=\"x]",
+            "a >",
+            "> a",
+            "a,",
+            ",a",
+            "a + b",
+            "a ~ b",
+            ":hover",
+            "a:first-child",
+            "::before",
+            "[a!=b]",
+            "#1a",
+            "a)",
+            ":not(a b)",
+            ":not(:not(a))",
+            "a|b",
+            "\\",
         ] {
             assert!(Selector::parse(bad).is_err(), "{bad:?} should be rejected");
         }
