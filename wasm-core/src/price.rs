@@ -120,6 +120,9 @@ fn normalize_char(c: char) -> char {
         '\u{ff0e}' | '\u{066b}' => '.',
         '\u{2019}' | '\u{02bc}' => '\'',
         '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{fe63}' | '\u{ff0d}' => '-',
+        // Bidi marks and zero-width characters sit between the Arabic
+        // currency signs and the number; they separate like a space.
+        '\u{200b}'..='\u{200f}' | '\u{061c}' | '\u{2060}' | '\u{feff}' => ' ',
         c if c.is_whitespace() => ' ',
         c => c,
     }
@@ -166,8 +169,9 @@ const MARKERS: &[(&str, Sym)] = &[
     ("zł", Sym::Fixed(Currency::PLN)),
     ("kr.", Sym::Fixed(Currency::SEK)),
     ("kr", Sym::Fixed(Currency::SEK)),
-    ("Fr.", Sym::Fixed(Currency::CHF)),
+    ("د.إ.", Sym::Fixed(Currency::AED)),
     ("د.إ", Sym::Fixed(Currency::AED)),
+    ("ر.س.", Sym::Fixed(Currency::SAR)),
     ("ر.س", Sym::Fixed(Currency::SAR)),
     ("ج.م", Sym::Fixed(Currency::EGP)),
 ];

@@ -166,6 +166,33 @@ fn index_tsv_distractors() {
         "amazon.com",
         "other USD 10.11",
     );
+    check("M.R.P.: ₹1,999.00", "amazon.in", "list INR 1999.00");
+    check("Prezzo consigliato: 29,99 €", "amazon.it", "list EUR 29.99");
+    check("Precio recomendado: 29,99 €", "amazon.es", "list EUR 29.99");
+    check("Adviesprijs: € 29,99", "amazon.nl", "list EUR 29.99");
+    check(
+        "Unverb. Preisempf.: EUR 159,99",
+        "amazon.de",
+        "list EUR 159.99",
+    );
+    check("Risparmi: 5,00 €", "amazon.it", "save EUR 5.00");
+    check("Économisez : 5,00\u{a0}€", "amazon.fr", "save EUR 5.00");
+    check("Bespaar € 5,00", "amazon.nl", "save EUR 5.00");
+    check("Oszczędzasz: 5,00 zł", "amazon.pl", "save PLN 5.00");
+    check("Du sparar: 50,00 kr", "amazon.se", "save SEK 50.00");
+    check("Niedrigster Preis: 12,99 €", "amazon.de", "was EUR 12.99");
+    check("Statt: 19,99 €", "amazon.de", "was EUR 19.99");
+    check("Vorher: 19,99 €", "amazon.de", "was EUR 19.99");
+    check("$5.99 per month", "amazon.com", "unit USD 5.99");
+    check("Save $5.00 with coupon", "amazon.com", "save USD 5.00");
+    check("Coupon: Save $5.00", "amazon.com", "other USD 5.00");
+    check("Subscribe & Save: $8.54", "amazon.com", "other USD 8.54");
+    check("EMI starts at ₹1,234.00", "amazon.in", "other INR 1234.00");
+    check(
+        "Lieferung Fr. 12. Mai: 3,99 €",
+        "amazon.de",
+        "other EUR 3.99",
+    );
     check("Kindle-Preis: EUR 15,99", "amazon.de", "EUR 15.99");
     check("Kindle Price: $9.99", "amazon.com", "USD 9.99");
     check("Buy New £13.53", "amazon.co.uk", "GBP 13.53");
@@ -243,6 +270,23 @@ fn every_locale() {
     check("12,99 EUR", "amazon.de", "EUR 12.99");
     check("£0.99", "amazon.co.uk", "GBP 0.99");
     check("$12.5", "amazon.com", "USD 12.50");
+    check("Rs. 1,299.00", "amazon.in", "INR 1299.00");
+    check("Deal of the Day: ₹999.00", "amazon.in", "INR 999.00");
+    check("Precio: 12,99 €", "amazon.es", "EUR 12.99");
+    check("Prezzo: 1.299,00 €", "amazon.it", "EUR 1299.00");
+    check("Prix : 1\u{202f}299,00\u{a0}€", "amazon.fr", "EUR 1299.00");
+    check("Prijs: € 12,99", "amazon.nl", "EUR 12.99");
+    check("Cena: 1 234,56 zł", "amazon.pl", "PLN 1234.56");
+    check("Pris: 1 234,56 kr", "amazon.se", "SEK 1234.56");
+    check("Fiyat: 1.234,56 TL", "amazon.com.tr", "TRY 1234.56");
+    check("Precio: $1,299.00", "amazon.com.mx", "MXN 1299.00");
+    check("Price: S$ 45.90", "amazon.sg", "SGD 45.90");
+    check("Price: AED 99.00", "amazon.ae", "AED 99.00");
+    check("EGP 1,234.50", "amazon.eg", "EGP 1234.50");
+    // Arabic UI: Arabic-Indic digits, Arabic decimal separator, bidi marks.
+    check("\u{200f}٣٤٫٩٩ ر.س.\u{200f}", "amazon.sa", "SAR 34.99");
+    check("د.إ.\u{200f} ١٬٢٣٤٫٥٠", "amazon.ae", "AED 1234.50");
+    check("١٬٢٣٤٫٥٠ ج.م", "amazon.eg", "EGP 1234.50");
 }
 
 #[test]
@@ -298,6 +342,12 @@ fn ranges() {
     );
     check("$10.99 and $24.99", "amazon.com", "none");
     check("$10.99 - €24.99", "amazon.com", "none");
+    check(
+        "12,99 € bis 24,99 €",
+        "amazon.de",
+        "range EUR 12.99 .. EUR 24.99",
+    );
+    check("$12.99 - $12.99", "amazon.com", "USD 12.99");
 }
 
 #[test]
