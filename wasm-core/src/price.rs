@@ -8,8 +8,10 @@
 //! # How text is read
 //!
 //! 1. The text is normalised: full-width and Arabic-Indic digits become
-//!    ASCII, `￥` becomes `¥`, every kind of space (no-break, narrow
-//!    no-break, thin, newlines) becomes one plain space, dashes become `-`.
+//!    ASCII (with the full-width and Arabic separators), `￥` becomes `¥`,
+//!    every kind of space (no-break, narrow no-break, thin, newlines) and
+//!    the bidi marks of Arabic pages become one plain space, dashes and
+//!    the minus sign become `-`.
 //! 2. It is scanned for numbers (digits with grouping and decimal
 //!    separators, including the spaced `9 . 98` that Amazon's split markup
 //!    leaves in `textContent`) and currency markers (`$`, `US$`, `C$`, `€`,
@@ -32,9 +34,9 @@
 //!   separator. One separator repeated is grouping. One separator followed
 //!   by one or two digits is decimal (`12,99`, `4.45`, `1234.5`). One
 //!   separator followed by exactly three digits is ambiguous: the
-//!   marketplace decides (`1.234` on amazon.de is 1234 EUR; `1,234` on
-//!   amazon.com is 1234 USD; `1.234` on amazon.com would be three decimals,
-//!   which USD does not have, so it is **no price**). Without a
+//!   marketplace decides (`1.234 €` on amazon.de is 1234 EUR; `$1,234` on
+//!   amazon.com is 1234 USD; `$1.234` on amazon.com would be three
+//!   decimals, which USD does not have, so it is **no price**). Without a
 //!   marketplace the currency's own convention decides where it has one
 //!   (USD, GBP, INR: `.` is decimal; BRL, PLN, SEK, TRY: `,` is), and EUR,
 //!   which has none, gives no price. JPY has no minor unit, so its
