@@ -19,6 +19,7 @@
 
 pub mod browser;
 pub mod env;
+pub mod fake_amazon;
 pub mod http;
 pub mod server;
 

@@ -140,7 +140,9 @@ impl Verifier {
         let mut tasks: JoinSet<Result<(), ApiError>> = JoinSet::new();
         let mut stats = RunStats::default();
         let mut lease_failures = 0u32;
-        while !*stop.borrow() {
+        // A dropped sender counts as a stop request (nobody could send one).
+        let mut stopping = false;
+        while !stopping && !*stop.borrow() {
             while let Some(done) = tasks.try_join_next() {
                 count(&mut stats, done);
             }
@@ -148,7 +150,7 @@ impl Verifier {
             if free == 0 {
                 tokio::select! {
                     done = tasks.join_next() => if let Some(done) = done { count(&mut stats, done) },
-                    _ = stop.changed() => {}
+                    changed = stop.changed() => stopping = changed.is_err(),
                 }
                 continue;
             }
@@ -190,7 +192,7 @@ impl Verifier {
             if wait_ms > 0 {
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(wait_ms)) => {}
-                    _ = stop.changed() => {}
+                    changed = stop.changed() => stopping = changed.is_err(),
                 }
             }
         }
