@@ -7,6 +7,7 @@ use std::process::ExitCode;
 mod extract;
 mod parse_price;
 mod serve;
+mod verifier;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -27,6 +28,8 @@ pub enum Command {
     Extract(extract::ExtractArgs),
     /// Parse price text the way the extension does; one JSON object per input.
     ParsePrice(parse_price::ParsePriceArgs),
+    /// Run the verification crawler against a backend.
+    Verifier(verifier::VerifierArgs),
 }
 
 /// Entry point used by `main.rs`.
@@ -36,6 +39,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Extract(args) => extract::run(args),
         Command::ParsePrice(args) => parse_price::run(args),
+        Command::Verifier(args) => verifier::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
