@@ -665,7 +665,7 @@ fn starts_with_word(seg: &[char], word: &str) -> bool {
 /// What the text right after a price says about it.
 fn suffix_kind(segment: &[char]) -> Suffix {
     // Only the start matters: the longest word looked for is short.
-    let seg = lowercase(&segment[..segment.len().min(24)]);
+    let seg = lowercase(&segment[..segment.len().min(40)]);
     let start = seg
         .iter()
         .position(|c| !matches!(c, ' ' | '+' | '(' | ')'))
@@ -678,11 +678,37 @@ fn suffix_kind(segment: &[char]) -> Suffix {
     {
         return Suffix::Unit;
     }
-    if SUFFIX_LABELS.iter().any(|w| starts_with_word(seg, w)) {
-        return Suffix::Label;
+    let Some(word) = SUFFIX_LABELS.iter().find(|w| starts_with_word(seg, w)) else {
+        return Suffix::None;
+    };
+    // "EUR 219,00 Envío GRATIS": free shipping says nothing against the
+    // price before it; "£3.99 delivery" makes it the delivery charge.
+    let rest: String = seg[word.chars().count()..].iter().collect();
+    let next = rest
+        .split(|c: char| !c.is_alphanumeric())
+        .find(|w| !w.is_empty())
+        .unwrap_or("");
+    if FREE_WORDS.contains(&next) {
+        Suffix::None
+    } else {
+        Suffix::Label
     }
-    Suffix::None
 }
+
+/// "Free" in the marketplaces' languages, lower case.
+const FREE_WORDS: &[&str] = &[
+    "free",
+    "gratis",
+    "gratuit",
+    "gratuite",
+    "gratuito",
+    "gratuita",
+    "grátis",
+    "kostenlos",
+    "kostenlose",
+    "darmowa",
+    "ücretsiz",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Suffix {

@@ -139,6 +139,13 @@ fn index_tsv_distractors() {
     check("Entrega 57,48 €", "amazon.es", "other EUR 57.48");
     check("+ £3.99 delivery", "amazon.co.uk", "other GBP 3.99");
     check(
+        "EUR 219,00 Envío GRATIS . Ver detalles Ahorras: EUR 20,00 (8%)",
+        "amazon.es",
+        "EUR 219.00",
+    );
+    check("$8.99 Shipping: FREE", "amazon.com", "USD 8.99");
+    check("EUR 3,00 Versand", "amazon.de", "other EUR 3.00");
+    check(
         "Price: ¥32,970 + ￥1,598 shipping",
         "amazon.co.jp",
         "JPY 32970",
@@ -216,6 +223,40 @@ fn index_tsv_distractors() {
          The List Price is the suggested retail price of a new product",
         "amazon.com",
         "USD 9.98",
+    );
+    check(
+        "Unverb. Preisempf.: EUR 159,99 Preis: EUR 109,00 Kostenlose Lieferung. Details \
+         Sie sparen: EUR 50,99 (32%) Alle Preisangaben inkl. MwSt.",
+        "amazon.de",
+        "EUR 109.00",
+    );
+    check(
+        "De: R$479,90 R$479,90 Saiba mais Preço da oferta: R$431,90 R$431,90 \
+         Você economiza: R$48,00 R$48,00 (10%)",
+        "amazon.com.br",
+        "BRL 431.90",
+    );
+    check(
+        "Precio recomendado: 239,00 € Precio: 225,00 € Ahorras: 14,00 € (6%) \
+         Precio final del producto Nuevos: 1 desde 225,00 € De 2ª mano: 236 desde 151,88 €",
+        "amazon.es",
+        "EUR 225.00",
+    );
+    check(
+        "Buy used £4.45 £3.99 delivery 17 January - 7 February . Details",
+        "amazon.co.uk",
+        "GBP 4.45",
+    );
+    check(
+        "Print List Price: $10.00 Kindle Price: $9.99 Sold by: Hachette Book Group",
+        "amazon.com",
+        "USD 9.99",
+    );
+    check(
+        "Price: $8.99 Free Shipping for Prime Members FREE Shipping Get free shipping \
+         Free 5-8 business-day shipping within the U.S. when you order $25 of eligible items",
+        "amazon.com",
+        "USD 8.99",
     );
     check(
         "-29% $ 9 . 98 with 29 percent savings List Price: $13.97",
