@@ -1,0 +1,338 @@
+//! Ingest: `POST /v1/keys` (registration with proof of work) and
+//! `POST /v1/reports` (batches of signed reports).
+//!
+//! Checks of one report, in this order (the first failure is its result):
+//! 1. strict JSON of the report (unknown fields, duplicate keys, types) and
+//!    the field grammar of PROTOCOL.md §1 -> `invalid_field`;
+//! 2. freshness (§4) -> `stale` / `future`;
+//! 3. strict Ed25519 signature -> `bad_signature`;
+//! 4. registered key -> `unregistered_key`; blocked -> `blocked_key`; a
+//!    report observed before its key erased its data -> `unregistered_key`;
+//! 5. per-key rate limit (only now, after the signature) -> `rate_limited`;
+//! 6. storage: `duplicate` for a seen `(key, nonce)`, else `accepted` or
+//!    `stored`; a currency that differs from the product's -> `invalid_field`.
+//!
+//! Whole-request failures: a body over `max_body_bytes` is 413, a body
+//! that is not `{"reports": [...]}` is 400, an empty or over-long batch 422,
+//! the per-address limit 429 with `Retry-After`.
+//!
+//! **A batch of one** (PROTOCOL.md §4 "HTTP 409 for a single report"): when
+//! its one report is not stored, the answer carries that failure's status
+//! (409 `duplicate`, 401 `bad_signature`, 403 `unregistered_key` /
+//! `blocked_key`, 422 `invalid_field` / `stale` / `future`, 429
+//! `rate_limited`) with the error body *and* the usual `results` array, so
+//! clients that only read `results` keep working.
+
+use super::error::ApiError;
+use super::json::{body_bytes, parse};
+use super::AppState;
+use crate::store::{IngestOutcome, NewReport, Registered};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use serde_json::value::RawValue;
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Instant;
+use wasm_core::protocol::{
+    b64u_decode, check_freshness, PublicKey, Registration, Report, ReportError,
+};
+
+/// The client address (from the listener; unspecified under `oneshot`
+/// tests that set none).
+pub fn client_ip(req: &Request) -> IpAddr {
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+/// `POST /v1/keys`.
+pub async fn register(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
+    let ip = client_ip(&req);
+    let body = body_bytes(req).await?;
+    let reg: Registration = parse(&body)?;
+    state
+        .limiters
+        .ip_registration(ip)
+        .map_err(ApiError::rate_limited)?;
+    let difficulty = state.config.pow_difficulty;
+    let checked = {
+        let reg = reg.clone();
+        tokio::task::spawn_blocking(move || reg.verify(difficulty))
+            .await
+            .map_err(|_| ApiError::internal())?
+    };
+    if let Err(e) = checked {
+        return Err(match e.code() {
+            "insufficient_work" => ApiError::unprocessable(
+                "insufficient_work",
+                format!("the proof of work needs {difficulty} leading zero bits"),
+            ),
+            "bad_signature" => {
+                ApiError::unauthorized("bad_signature", "the signature does not verify")
+            }
+            _ => ApiError::unprocessable("invalid_field", e.to_string()),
+        });
+    }
+    let key = PublicKey::from_b64u(&reg.key)
+        .map_err(|e| ApiError::unprocessable("invalid_field", e.to_string()))?;
+    let net = super::limits::net_hash(&state.net_secret, ip);
+    let outcome = state
+        .store
+        .register_key(key.as_bytes(), state.now(), Some(net))
+        .await?;
+    let (status, rec) = match outcome {
+        Registered::Created(rec) => (StatusCode::CREATED, rec),
+        Registered::Existing(rec) => (StatusCode::OK, rec),
+    };
+    Ok((status, Json(json!({"key": reg.key, "trust": rec.trust()}))).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Batch<'a> {
+    #[serde(borrow)]
+    reports: Vec<&'a RawValue>,
+}
+
+/// One entry of `results`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ReportResult {
+    /// API.md status.
+    pub status: &'static str,
+    /// Rejection reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+}
+
+impl ReportResult {
+    fn ok(status: &'static str) -> Self {
+        ReportResult {
+            status,
+            reason: None,
+        }
+    }
+    fn rejected(reason: &'static str) -> Self {
+        ReportResult {
+            status: "rejected",
+            reason: Some(reason),
+        }
+    }
+}
+
+enum Slot {
+    Done(ReportResult),
+    /// Index into the list handed to the store.
+    Stored(usize),
+}
+
+/// The per-report checks that need no database (grammar, freshness,
+/// signature), run on a blocking thread: signatures cost ~45 µs each.
+fn verify_all(raws: Vec<String>, now: i64) -> Vec<Result<(Report, String), &'static str>> {
+    let mut keys: HashMap<String, Option<PublicKey>> = HashMap::new();
+    raws.into_iter()
+        .map(|raw| {
+            let report = Report::from_json(&raw).map_err(|e| e.reason())?;
+            report.obs.validate().map_err(|_| "invalid_field")?;
+            check_freshness(report.obs.observed_at, now).map_err(|e| e.reason())?;
+            let key = keys
+                .entry(report.obs.key.clone())
+                .or_insert_with(|| PublicKey::from_b64u(&report.obs.key).ok());
+            let Some(key) = key else {
+                return Err("bad_signature");
+            };
+            report.verify_with(key).map_err(|e| match e {
+                ReportError::BadSignature(_) => "bad_signature",
+                _ => "invalid_field",
+            })?;
+            Ok((report, raw))
+        })
+        .collect()
+}
+
+fn status_of(outcome: IngestOutcome) -> ReportResult {
+    match outcome {
+        IngestOutcome::Accepted => ReportResult::ok("accepted"),
+        IngestOutcome::Stored => ReportResult::ok("stored"),
+        IngestOutcome::Duplicate => ReportResult::ok("duplicate"),
+        IngestOutcome::CurrencyMismatch => ReportResult::rejected("invalid_field"),
+    }
+}
+
+fn single_failure(r: &ReportResult) -> Option<ApiError> {
+    let e = match (r.status, r.reason) {
+        ("duplicate", _) => ApiError::conflict("duplicate", "this (key, nonce) was seen before"),
+        (_, Some("bad_signature")) => {
+            ApiError::unauthorized("bad_signature", "the signature does not verify")
+        }
+        (_, Some("unregistered_key")) => {
+            ApiError::forbidden("unregistered_key", "the key is not registered")
+        }
+        (_, Some("blocked_key")) => ApiError::forbidden("blocked_key", "the key is blocked"),
+        (_, Some("stale")) => {
+            ApiError::unprocessable("stale", "observed_at is more than 24 hours old")
+        }
+        (_, Some("future")) => {
+            ApiError::unprocessable("future", "observed_at is more than 5 minutes ahead")
+        }
+        (_, Some("rate_limited")) => ApiError::rate_limited(60),
+        (_, Some(reason)) => {
+            ApiError::unprocessable("invalid_field", format!("report rejected: {reason}"))
+        }
+        _ => return None,
+    };
+    Some(e)
+}
+
+/// `POST /v1/reports`.
+pub async fn reports(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let result = reports_inner(&state, req).await;
+    state.metrics.ingest_latency(started.elapsed());
+    result
+}
+
+async fn reports_inner(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    let ip = client_ip(&req);
+    let body = body_bytes(req).await?;
+    let batch: Batch<'_> = parse(&body)?;
+    let n = batch.reports.len();
+    if n == 0 {
+        return Err(ApiError::unprocessable(
+            "empty_batch",
+            "send at least one report",
+        ));
+    }
+    if n > state.config.max_batch {
+        return Err(ApiError::unprocessable(
+            "batch_too_large",
+            format!("at most {} reports per batch", state.config.max_batch),
+        ));
+    }
+    state
+        .limiters
+        .ip_reports(ip, u32::try_from(n).unwrap_or(u32::MAX))
+        .map_err(ApiError::rate_limited)?;
+    let now = state.now();
+    let raws: Vec<String> = batch.reports.iter().map(|r| r.get().to_string()).collect();
+    let verified = tokio::task::spawn_blocking(move || verify_all(raws, now))
+        .await
+        .map_err(|_| ApiError::internal())?;
+
+    // Registered keys, one lookup per distinct key.
+    let mut distinct: Vec<[u8; 32]> = Vec::new();
+    let mut raw_keys: Vec<Option<[u8; 32]>> = Vec::with_capacity(n);
+    for v in &verified {
+        let k = v
+            .as_ref()
+            .ok()
+            .and_then(|(r, _)| b64u_decode(&r.obs.key).ok())
+            .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok());
+        if let Some(k) = k {
+            if !distinct.contains(&k) {
+                distinct.push(k);
+            }
+        }
+        raw_keys.push(k);
+    }
+    let records = state.store.keys_by_public(&distinct).await?;
+    let by_key: HashMap<[u8; 32], _> = distinct.iter().copied().zip(records).collect();
+    let net = super::limits::net_hash(&state.net_secret, ip);
+
+    let mut slots = Vec::with_capacity(n);
+    let mut to_store: Vec<NewReport> = Vec::new();
+    for (v, k) in verified.into_iter().zip(raw_keys) {
+        let (report, raw) = match v {
+            Err(reason) => {
+                slots.push(Slot::Done(ReportResult::rejected(reason)));
+                continue;
+            }
+            Ok(x) => x,
+        };
+        let Some(k) = k else {
+            slots.push(Slot::Done(ReportResult::rejected("bad_signature")));
+            continue;
+        };
+        let rec = match by_key.get(&k).cloned().flatten() {
+            None => {
+                slots.push(Slot::Done(ReportResult::rejected("unregistered_key")));
+                continue;
+            }
+            Some(rec) => rec,
+        };
+        if rec.blocked {
+            slots.push(Slot::Done(ReportResult::rejected("blocked_key")));
+            continue;
+        }
+        if rec
+            .erased_at
+            .is_some_and(|e| rec.registered_at <= e || report.obs.observed_at <= e)
+        {
+            slots.push(Slot::Done(ReportResult::rejected("unregistered_key")));
+            continue;
+        }
+        let trusted = state.config.trusted_verifier_keys.contains(&k);
+        if !trusted && state.limiters.key_report(&k).is_err() {
+            slots.push(Slot::Done(ReportResult::rejected("rate_limited")));
+            continue;
+        }
+        let nonce = b64u_decode(&report.obs.nonce)
+            .ok()
+            .and_then(|b| <[u8; 16]>::try_from(b.as_slice()).ok());
+        let (Some(nonce), Some(price)) = (
+            nonce,
+            report.obs.price_minor.map(i64::try_from).transpose().ok(),
+        ) else {
+            slots.push(Slot::Done(ReportResult::rejected("invalid_field")));
+            continue;
+        };
+        let o = report.obs;
+        slots.push(Slot::Stored(to_store.len()));
+        to_store.push(NewReport {
+            key_id: rec.id,
+            nonce,
+            marketplace: o.marketplace,
+            asin: o.asin,
+            condition: o.condition,
+            price_minor: price,
+            currency: o.currency,
+            availability: o.availability,
+            seller: o.seller,
+            title: o.title,
+            observed_at: o.observed_at,
+            trusted,
+            net_hash: Some(net),
+            raw,
+        });
+    }
+    let outcomes = if to_store.is_empty() {
+        Vec::new()
+    } else {
+        state.store.ingest(&to_store, now).await?
+    };
+    let results: Vec<ReportResult> = slots
+        .into_iter()
+        .map(|s| match s {
+            Slot::Done(r) => r,
+            Slot::Stored(i) => outcomes
+                .get(i)
+                .copied()
+                .map(status_of)
+                .unwrap_or(ReportResult::rejected("invalid_field")),
+        })
+        .collect();
+    for r in &results {
+        state.metrics.report(r.status, r.reason.unwrap_or(""));
+    }
+    let body = json!({ "results": results });
+    if let [only] = results.as_slice() {
+        if let Some(err) = single_failure(only) {
+            return Err(err.with_extra("results", body["results"].clone()));
+        }
+    }
+    Ok((StatusCode::OK, Json(body)).into_response())
+}
