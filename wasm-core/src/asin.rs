@@ -68,6 +68,7 @@ const MARKERS: &[&[&str]] = &[
     &["dp"],
     &["gp", "product"],
     &["gp", "aw", "d"],
+    &["gp", "aw", "ol"],
     &["gp", "offer-listing"],
     &["gp", "product-reviews"],
     &["product-reviews"],

@@ -12,6 +12,7 @@
 //! `sellercentral.amazon.de`, `amazon.com.evil.example`) is not a
 //! marketplace.
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
 /// An ISO 4217 currency used by (or shown on) an Amazon marketplace.
@@ -100,6 +101,21 @@ impl Currency {
 impl fmt::Display for Currency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.code())
+    }
+}
+
+/// Serialised as the ISO code (`"EUR"`); deserialising is exact.
+impl Serialize for Currency {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.code())
+    }
+}
+
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Currency::from_code(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown currency {s:?}")))
     }
 }
 
@@ -326,6 +342,22 @@ impl Marketplace {
 impl fmt::Display for Marketplace {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.domain())
+    }
+}
+
+/// Serialised as the wire domain (`"amazon.co.uk"`); deserialising is
+/// exact (no `www.`, lower case), as `PROTOCOL.md` requires.
+impl Serialize for Marketplace {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.domain())
+    }
+}
+
+impl<'de> Deserialize<'de> for Marketplace {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Marketplace::from_domain(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown marketplace {s:?}")))
     }
 }
 

@@ -99,6 +99,10 @@ fn url_shapes() {
         Some("B07JWMTL6G"),
     );
     check_url(
+        "https://www.amazon.com/gp/aw/ol/B00N150YS4",
+        Some("B00N150YS4"),
+    );
+    check_url(
         "https://www.amazon.com/product/B00N150YS4",
         Some("B00N150YS4"),
     );

@@ -148,6 +148,26 @@ fn urls() {
 }
 
 #[test]
+fn serde_as_wire_strings() {
+    let m = Marketplace::AMAZON_CO_UK;
+    assert_eq!(
+        serde_json::to_string(&m).expect("serialise"),
+        "\"amazon.co.uk\""
+    );
+    let back: Marketplace = serde_json::from_str("\"amazon.co.uk\"").expect("deserialise");
+    assert_eq!(back, m);
+    assert!(serde_json::from_str::<Marketplace>("\"www.amazon.co.uk\"").is_err());
+    assert!(serde_json::from_str::<Marketplace>("\"Amazon.co.uk\"").is_err());
+    assert_eq!(
+        serde_json::to_string(&Currency::JPY).expect("serialise"),
+        "\"JPY\""
+    );
+    let c: Currency = serde_json::from_str("\"BRL\"").expect("deserialise");
+    assert_eq!(c, Currency::BRL);
+    assert!(serde_json::from_str::<Currency>("\"brl\"").is_err());
+}
+
+#[test]
 fn number_formats_are_consistent() {
     for m in Marketplace::all() {
         let f = m.number_format();
