@@ -415,7 +415,8 @@ async fn transient_failures_back_off_then_succeed() {
     for pair in reqs.windows(2) {
         let gap = pair[1].at.duration_since(pair[0].at);
         assert!(
-            gap < Duration::from_millis(200 + 150),
+            // cap 200 ms, plus generous room for a loaded machine
+            gap < Duration::from_millis(200 + 800),
             "waits stay under the cap: {gap:?}"
         );
     }
@@ -538,9 +539,10 @@ async fn rate_limits_hold_under_many_queued_fetches() {
         .max()
         .expect("max")
         .duration_since(*com.iter().min().expect("min"));
+    let de_span = de[de.len() - 1].duration_since(de[0]);
     assert!(
-        spread < Duration::from_millis(1_500),
-        "unlimited store spread {spread:?}"
+        spread < de_span,
+        "the unlimited store ({spread:?}) is not held to the limited one's pace ({de_span:?})"
     );
 }
 
@@ -988,4 +990,198 @@ async fn pricewatch_verifier_command_works_jobs_and_stops_on_sigterm() {
             ("2".to_string(), Some(12_800), "JPY".to_string())
         ]
     );
+}
+
+/// Smoke check against the real backend: a trusted verifier key leases
+/// from the (still empty) queue without error, the verifier command idles
+/// politely on it, and an untrusted key is refused.
+#[test]
+fn leasing_from_the_real_backend_finds_no_work_and_no_error() {
+    let bin = match tests::server::pricewatch_bin() {
+        Ok(bin) => bin,
+        Err(e) => {
+            tests::skip_or_fail("lease from pricewatch serve", &[e.to_string()]);
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seed = [10u8; 32];
+    let key = Arc::new(Keypair::from_seed(&seed));
+    let server =
+        tests::PricewatchServer::start_with(&["--trusted-verifier-key", &key.public_b64u()])
+            .expect("pricewatch serve");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let api = ApiClient::new(&server.url(), key.clone()).expect("client");
+        let jobs = api.lease(4, 60_000).await.expect("lease succeeds");
+        assert!(jobs.is_empty(), "the queue is empty: {jobs:?}");
+        // No such job: the backend says so (404), and the client reports it.
+        match api
+            .post_result(&JobId("1".into()), &JobOutcome::Failed)
+            .await
+        {
+            Err(verifier::api::ApiError::Status { status, .. }) => assert_eq!(status, 404),
+            other => panic!("expected 404 for an unknown job, got {other:?}"),
+        }
+        let stranger =
+            ApiClient::new(&server.url(), Arc::new(Keypair::from_seed(&[11; 32]))).expect("client");
+        match stranger.lease(4, 60_000).await {
+            Err(verifier::api::ApiError::Status { status, .. }) => assert_eq!(status, 403),
+            other => panic!("an untrusted key must be refused, got {other:?}"),
+        }
+    });
+
+    let key_file = dir.path().join("verifier.key");
+    std::fs::write(&key_file, seed).expect("raw key file");
+    let child = std::process::Command::new(&bin)
+        .arg("verifier")
+        .args(["--backend", &server.url()])
+        .arg("--key-file")
+        .arg(&key_file)
+        .args(["--idle-poll-ms", "100"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn pricewatch verifier");
+    std::thread::sleep(Duration::from_millis(800));
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().expect("wait");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("0 leased, 0 posted, 0 not posted, 0 lease errors"),
+        "{log}"
+    );
+}
+
+/// Every marketplace: a price rendered by the fake in that store's format
+/// (`wasm_core::price::format_price`) comes back through the verifier's
+/// fetch and the real extraction as the same integer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_marketplace_round_trips_the_price() {
+    let fake = FakeAmazon::start().expect("fake Amazon");
+    let f = fetcher(&fake, |c| {
+        for m in Marketplace::all() {
+            c.bases.insert(*m, fake.base_url());
+        }
+    });
+    let a = asin("B0PWROUND1");
+    let mut wrong = Vec::new();
+    for (i, m) in Marketplace::all().iter().enumerate() {
+        // Four digits and more, so grouping separators are exercised.
+        let price = 1_234_567 + i as u64 * 1_001;
+        fake.set_product(
+            m.domain(),
+            a.as_str(),
+            ProductState::priced(price, "Round trip"),
+        );
+        match f.fetch_product(*m, &a).await {
+            FetchOutcome::Product(e) => {
+                let got = e.offers.first().and_then(|o| o.price_minor);
+                let currency = e.offers.first().and_then(|o| o.currency.clone());
+                if got != Some(price) || currency.as_deref() != Some(m.currency().code()) {
+                    wrong.push(format!(
+                        "{m}: served {price} as {:?}, read {got:?} {currency:?}",
+                        wasm_core::price::format_price(price, *m)
+                    ));
+                }
+            }
+            other => wrong.push(format!("{m}: {other:?}")),
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    let hosts: Vec<String> = fake
+        .requests()
+        .iter()
+        .map(|r| r.marketplace.clone())
+        .collect();
+    assert_eq!(hosts.len(), Marketplace::all().len());
+}
+
+/// Whole pages: the real Amazon corpus (`../shared/fixtures/amazon`, when
+/// present) served verbatim with extra headers; the verifier reads each
+/// exactly as the extraction reads the file, and the robot check is a
+/// CAPTCHA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_whole_pages_with_their_headers() {
+    let corpus = tests::workspace_root().join("../shared/fixtures/amazon");
+    let index = match std::fs::read_to_string(corpus.join("INDEX.tsv")) {
+        Ok(t) => t,
+        Err(e) => {
+            tests::skip_or_fail(
+                "corpus pages through the fake Amazon",
+                &[format!("{}: {e}", corpus.display())],
+            );
+            return;
+        }
+    };
+    let fake = FakeAmazon::start().expect("fake Amazon");
+    let csp = "script-src 'self'";
+    let mut checked = 0;
+    for line in index.lines().skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        // The marketplace column may carry a note: "amazon.es (Portuguese UI)".
+        let marketplace = cols[4].split_whitespace().next().unwrap_or("");
+        let (file, asin_text) = (cols[0], cols[5]);
+        let html = std::fs::read(corpus.join(file)).expect("corpus page");
+        let html = String::from_utf8_lossy(&html).into_owned();
+        let m = Marketplace::from_domain(marketplace).expect("corpus marketplace");
+        let path = format!("/dp/{asin_text}");
+        fake.set_page(
+            marketplace,
+            &path,
+            &html,
+            &[("content-security-policy", csp)],
+        );
+        let f = fetcher(&fake, |c| {
+            c.bases.insert(m, fake.base_url());
+        });
+        let a = asin(asin_text);
+        let outcome = f.fetch_product(m, &a).await;
+        let expected = wasm_core::extract::extract_html(&html, Some(&Fetcher::store_url(m, &a)));
+        if file.contains("captcha") {
+            assert_eq!(outcome, FetchOutcome::Captcha, "{file}");
+        } else {
+            match outcome {
+                FetchOutcome::Product(e) => assert_eq!(*e, expected, "{file}"),
+                // A page the rules cannot classify is a failed fetch.
+                FetchOutcome::Failed(_) => assert_eq!(
+                    expected.page,
+                    wasm_core::extract::PageKind::Unknown,
+                    "{file}"
+                ),
+                other => panic!("{file}: {other:?}"),
+            }
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 31);
+
+    // The bytes and headers arrive as set.
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(fake.ca_pem().as_bytes()).expect("CA"))
+        .build()
+        .expect("client");
+    let resp = client
+        .get(format!("{}/dp/B07JWMTL6G?th=1", fake.base_url()))
+        .header("host", "www.amazon.de")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok()),
+        Some(csp)
+    );
+    let body = resp.text().await.expect("body");
+    let file = std::fs::read(corpus.join("shassi_de_B07JWMTL6G_dealprice.html")).expect("page");
+    assert_eq!(body, String::from_utf8_lossy(&file));
 }
