@@ -56,7 +56,48 @@ pub struct ProductState {
     pub title: String,
     /// Extra response headers (e.g. a `Content-Security-Policy`).
     pub headers: Vec<(String, String)>,
+    /// Variation swatches (size, colour). Clicking one (in a browser)
+    /// swaps the buy-box price, `input#ASIN` and the URL to the child's,
+    /// as Amazon's twister does, through the same-origin script
+    /// [`TWISTER_JS_PATH`] (so it also runs under `script-src 'self'`).
+    pub variations: Vec<Variation>,
 }
+
+/// One variation swatch of a product page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variation {
+    /// The child ASIN.
+    pub asin: String,
+    /// Button text ("Large", "Blue").
+    pub label: String,
+    /// The child's price; `None` removes the price block when chosen.
+    pub price_minor: Option<u64>,
+}
+
+/// Where the fake serves its twister script.
+pub const TWISTER_JS_PATH: &str = "/fake-amazon/twister.js";
+
+const TWISTER_JS: &str = r#"// pricewatch fake Amazon: variation swatches swap the buy box in place.
+document.addEventListener('click', function (event) {
+  var button = event.target.closest('[data-pw-variation]');
+  if (!button) { return; }
+  var block = document.querySelector('#corePriceDisplay_desktop_feature_div .priceToPay');
+  var price = button.getAttribute('data-price');
+  if (block && price) {
+    block.querySelector('.a-offscreen').textContent = price;
+    var shown = block.querySelector('[aria-hidden]');
+    if (shown) { shown.textContent = price; }
+  } else if (block) {
+    block.remove();
+  }
+  var asin = document.getElementById('ASIN');
+  if (asin) { asin.value = button.getAttribute('data-asin'); }
+  document.querySelectorAll('[data-pw-variation]').forEach(function (b) {
+    b.classList.toggle('pw-selected', b === button);
+  });
+  history.replaceState(null, '', '/dp/' + button.getAttribute('data-asin'));
+});
+"#;
 
 impl Default for ProductState {
     fn default() -> Self {
@@ -67,6 +108,7 @@ impl Default for ProductState {
             seller: Seller::Amazon,
             title: "Pricewatch Test Product".to_string(),
             headers: Vec::new(),
+            variations: Vec::new(),
         }
     }
 }
@@ -560,8 +602,13 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<hyper::body::Incoming>) -
     set_status(status);
     let mut builder = Response::builder()
         .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
-        .header("content-type", "text/html;charset=UTF-8")
         .header("cache-control", "no-cache");
+    if !extra
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+    {
+        builder = builder.header("content-type", "text/html;charset=UTF-8");
+    }
     let has_session = cookies
         .as_deref()
         .and_then(|c| cookie_value(c, "session-id"))
@@ -608,6 +655,13 @@ fn page_for(
 ) -> (u16, String) {
     let s = lock(state);
     let bare = path.split('?').next().unwrap_or(path);
+    if bare == TWISTER_JS_PATH {
+        extra.push((
+            "content-type".into(),
+            "text/javascript; charset=utf-8".into(),
+        ));
+        return (200, TWISTER_JS.to_string());
+    }
     if let Some((html, headers)) = s.pages.get(&(marketplace.to_string(), bare.to_string())) {
         extra.extend(headers.iter().cloned());
         return (200, html.clone());
@@ -756,6 +810,7 @@ pub fn product_page(m: Marketplace, asin: &str, p: &ProductState) -> String {
 <div id="titleSection"><h1 id="title" class="a-size-large"><span id="productTitle" class="a-size-large product-title-word-break">  {title}  </span></h1></div>
 <div id="averageCustomerReviews"><span class="a-icon-alt">4.5 out of 5 stars</span></div>
 {price_block}
+{twister}
 <div id="feature-bullets"><ul><li><span class="a-list-item">A product served by the pricewatch fake Amazon.</span></li></ul></div>
 </div>
 <div id="rightCol">
@@ -775,6 +830,29 @@ pub fn product_page(m: Marketplace, asin: &str, p: &ProductState) -> String {
         lang = t.lang,
         store = t.store,
         slug = slug(&p.title),
+        twister = twister(m, &p.variations),
+    )
+}
+
+fn twister(m: Marketplace, variations: &[Variation]) -> String {
+    if variations.is_empty() {
+        return String::new();
+    }
+    let buttons: String = variations
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            format!(
+                r#"<li><button type="button" class="a-button-text" data-pw-variation="{i}" data-testid="variation-{i}" data-asin="{asin}" data-price="{price}">{label}</button></li>"#,
+                asin = escape(&v.asin),
+                price = v.price_minor.map_or(String::new(), |p| escape(&format_price(p, m))),
+                label = escape(&v.label),
+            )
+        })
+        .collect();
+    format!(
+        r#"<div id="twister_feature_div"><ul id="variation_size_name" class="a-unordered-list">{buttons}</ul></div>
+<script src="{TWISTER_JS_PATH}"></script>"#
     )
 }
 

@@ -1185,3 +1185,68 @@ async fn serves_whole_pages_with_their_headers() {
     let file = std::fs::read(corpus.join("shassi_de_B07JWMTL6G_dealprice.html")).expect("page");
     assert_eq!(body, String::from_utf8_lossy(&file));
 }
+
+/// A page with variation swatches still reads as the parent's offer, and
+/// the swatches' same-origin script is served as JavaScript.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn variation_pages_read_the_shown_offer_and_serve_the_twister_script() {
+    use tests::fake_amazon::{Variation, TWISTER_JS_PATH};
+    let fake = FakeAmazon::start().expect("fake Amazon");
+    fake.set_product(
+        "amazon.de",
+        "B0PWPARENT",
+        ProductState {
+            variations: vec![
+                Variation {
+                    asin: "B0PWCHILD1".into(),
+                    label: "Klein".into(),
+                    price_minor: Some(1_999),
+                },
+                Variation {
+                    asin: "B0PWCHILD2".into(),
+                    label: "Groß".into(),
+                    price_minor: Some(2_999),
+                },
+            ],
+            ..ProductState::priced(1_999, "Variiert")
+        },
+    );
+    let f = fetcher(&fake, |_| {});
+    let page = product(f.fetch_product(DE, &asin("B0PWPARENT")).await);
+    assert_eq!(page.offers[0].price_minor, Some(1_999));
+
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(fake.ca_pem().as_bytes()).expect("CA"))
+        .build()
+        .expect("client");
+    let html = client
+        .get(format!("{}/dp/B0PWPARENT", fake.base_url()))
+        .header("host", "www.amazon.de")
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("body");
+    let expected = format!(
+        r#"data-testid="variation-1" data-asin="B0PWCHILD2" data-price="{}""#,
+        wasm_core::price::format_price(2_999, DE)
+    );
+    assert!(html.contains(&expected), "{expected} not in {html}");
+    let js = client
+        .get(format!("{}{TWISTER_JS_PATH}", fake.base_url()))
+        .send()
+        .await
+        .expect("script");
+    assert_eq!(
+        js.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("text/javascript; charset=utf-8")
+    );
+    assert!(js
+        .text()
+        .await
+        .expect("js")
+        .contains("history.replaceState"));
+}
