@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod extract;
+mod loadgen;
 mod parse_price;
 mod serve;
 mod verifier;
@@ -24,6 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the backend HTTP server.
     Serve(serve::ServeArgs),
+    /// Ingest load against a running backend; last line is one JSON object.
+    Loadgen(loadgen::LoadgenArgs),
     /// Extract offers from a saved Amazon page; prints one JSON object.
     Extract(extract::ExtractArgs),
     /// Parse price text the way the extension does; one JSON object per input.
@@ -37,6 +40,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Loadgen(args) => loadgen::run(args),
         Command::Extract(args) => extract::run(args),
         Command::ParsePrice(args) => parse_price::run(args),
         Command::Verifier(args) => verifier::run(args),
