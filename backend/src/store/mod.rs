@@ -33,6 +33,7 @@
 //!   an expected outcome is `Conflict`, everything else `Database`.
 
 pub mod history;
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -615,9 +616,8 @@ pub async fn connect(url: &str) -> StoreResult<Arc<dyn Storage>> {
         let store = sqlite::SqliteStore::open(url).await?;
         Ok(Arc::new(store))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Err(StoreError::Config(
-            "the PostgreSQL backend is not built into this version yet".into(),
-        ))
+        let store = postgres::PostgresStore::open(url).await?;
+        Ok(Arc::new(store))
     } else {
         Err(StoreError::Config(format!(
             "unsupported database URL scheme in {:?}: use sqlite://PATH or postgres://...",

@@ -1,0 +1,1145 @@
+//! PostgreSQL implementation of [`Storage`] (the scale-out backend).
+//!
+//! Same contract as the SQLite store (see the module docs of
+//! [`super`]); the schema is native PostgreSQL and lives in
+//! `backend/migrations/postgres/` (partitioning, full-text search and the
+//! maintenance functions are documented there).
+//!
+//! Judgement calls:
+//! * **Concurrency.** SQLite has one writer; here many ingest transactions
+//!   run at once (READ COMMITTED). The history-run update is a
+//!   read-modify-write of a series, so every ingest transaction first takes
+//!   transaction-scoped advisory locks on the products of its batch
+//!   (a 64-bit hash of `marketplace/asin`), all at once and in ascending
+//!   order so that two batches cannot dead-lock on them. Under that lock the
+//!   product lookup-then-insert, the run update and the offer update of a
+//!   series are race-free. Replays racing each other are settled by the
+//!   primary key of `report_nonces` (the second insert waits for the first
+//!   transaction and then does nothing). Two batches replaying each other's
+//!   nonces in opposite orders can still dead-lock on that key; PostgreSQL
+//!   aborts one, and ingest retries a dead-locked or serialisation-failed
+//!   transaction a few times before giving up.
+//! * **Product cache.** Product id and currency never change once created,
+//!   so they are cached process-wide, filled only after a commit (a rolled
+//!   back insert never enters it). Titles are not cached: the title update
+//!   is a conditional `UPDATE ... WHERE title <> $1`.
+//! * **Durability.** A commit returns after the WAL is flushed
+//!   (`synchronous_commit` of the server, `on` by default): stronger than
+//!   the SQLite store's `synchronous=NORMAL`.
+//! * **Partitions** are created ahead at start-up and by every
+//!   [`Storage::purge`] (the periodic maintenance hook) through the SQL
+//!   function `pricewatch_ensure_partitions(now)`; rows that arrive before
+//!   their partition exists land in the default partition and are moved
+//!   when it is created.
+//! * Runtime queries only (`sqlx::query`), no compile-time macros.
+
+use super::{
+    code, decide, plan_run_update, redact_url, IngestOutcome, KeyActivity, KeyId, KeyRecord,
+    NewReport, Offer, OfferStatus, OfferSummary, ProductId, ProductRef, ProductSummary, PurgeStats,
+    Registered, Run, RunPlan, Storage, StorageStats, StoreError, StoreResult,
+};
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Connection, Row};
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use wasm_core::types::Condition;
+
+/// Above this many entries the product cache is simply cleared.
+const PRODUCT_CACHE_MAX: usize = 200_000;
+/// Rows deleted per purge statement.
+const PURGE_CHUNK: i64 = 5_000;
+/// Attempts of an ingest transaction that dead-locked or failed to
+/// serialise.
+const INGEST_ATTEMPTS: usize = 4;
+/// Connections in the pool.
+const POOL_SIZE: u32 = 10;
+
+type ProductCache = HashMap<(String, String), (ProductId, String)>;
+
+/// The PostgreSQL store. Open with [`PostgresStore::open`].
+pub struct PostgresStore {
+    pool: PgPool,
+    products: Mutex<ProductCache>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Stored small codes are `smallint`.
+fn small(v: i64) -> i16 {
+    // The codes of `store::code` are 0..=3.
+    i16::try_from(v).unwrap_or(i16::MAX)
+}
+
+impl PostgresStore {
+    /// Connects (eagerly: an unreachable server is an error here, not at the
+    /// first request), runs the migrations and creates the partitions
+    /// around the current time.
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        let opts = PgConnectOptions::from_str(url).map_err(|e| {
+            StoreError::Config(format!(
+                "bad PostgreSQL URL {}: {}",
+                redact_url(url),
+                one_line(&e.to_string())
+            ))
+        })?;
+        // One direct connection first: an unreachable server or a refused
+        // login fails at once with its real cause (the pool would retry
+        // until its acquire timeout and report only the timeout). It runs
+        // the migrations.
+        let mut conn = PgConnection::connect_with(&opts).await.map_err(|e| {
+            StoreError::Database(format!(
+                "cannot connect to {}: {}",
+                redact_url(url),
+                one_line(&e.to_string())
+            ))
+        })?;
+        sqlx::migrate!("migrations/postgres")
+            .run(&mut conn)
+            .await
+            .map_err(|e| {
+                StoreError::Database(format!("migrations failed: {}", one_line(&e.to_string())))
+            })?;
+        let _ = conn.close().await;
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts)
+            .await
+            .map_err(|e| {
+                StoreError::Database(format!(
+                    "cannot connect to {}: {}",
+                    redact_url(url),
+                    one_line(&e.to_string())
+                ))
+            })?;
+        let store = PostgresStore {
+            pool,
+            products: Mutex::new(HashMap::new()),
+        };
+        store.ensure_partitions(now_ms()).await?;
+        Ok(store)
+    }
+
+    /// Creates the partitions needed around `now` (see the migration);
+    /// returns how many were created.
+    pub async fn ensure_partitions(&self, now: i64) -> StoreResult<i64> {
+        let created: i32 = sqlx::query_scalar("SELECT pricewatch_ensure_partitions($1)")
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(i64::from(created))
+    }
+
+    /// The underlying pool (tests and benchmarks inspect the schema).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn cached_product(&self, marketplace: &str, asin: &str) -> Option<(ProductId, String)> {
+        let cache = self.products.lock().ok()?;
+        cache
+            .get(&(marketplace.to_string(), asin.to_string()))
+            .cloned()
+    }
+
+    fn remember_products(&self, fresh: ProductCache) {
+        if fresh.is_empty() {
+            return;
+        }
+        if let Ok(mut cache) = self.products.lock() {
+            if cache.len() + fresh.len() > PRODUCT_CACHE_MAX {
+                cache.clear();
+            }
+            cache.extend(fresh);
+        }
+    }
+}
+
+/// sqlx errors can span lines (server detail, hints); callers print one.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn is_retryable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("40P01" | "40001")),
+        _ => false,
+    }
+}
+
+/// Advisory-lock key of a product: the first 8 bytes of
+/// SHA-256(`marketplace/asin`). Collisions only make two products share a
+/// lock.
+fn product_lock_key(marketplace: &str, asin: &str) -> i64 {
+    let mut h = Sha256::new();
+    h.update(marketplace.as_bytes());
+    h.update(b"/");
+    h.update(asin.as_bytes());
+    let d = h.finalize();
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    i64::from_be_bytes(b)
+}
+
+const KEY_COLUMNS: &str = "id, public_key, registered_at, alpha, beta, blocked, erased_at";
+
+fn key_from_row(row: &PgRow) -> StoreResult<KeyRecord> {
+    let pk: Vec<u8> = row.try_get("public_key")?;
+    let public_key: [u8; 32] = pk
+        .as_slice()
+        .try_into()
+        .map_err(|_| StoreError::Database("stored key is not 32 bytes".into()))?;
+    Ok(KeyRecord {
+        id: row.try_get("id")?,
+        public_key,
+        registered_at: row.try_get("registered_at")?,
+        alpha: row.try_get("alpha")?,
+        beta: row.try_get("beta")?,
+        blocked: row.try_get("blocked")?,
+        erased_at: row.try_get("erased_at")?,
+    })
+}
+
+fn run_from_row(row: &PgRow) -> Result<Run, sqlx::Error> {
+    Ok(Run {
+        first_seen: row.try_get("first_seen")?,
+        last_seen: row.try_get("last_seen")?,
+        price_minor: row.try_get("price_minor")?,
+        availability: code::availability_from(i64::from(row.try_get::<i16, _>("availability")?)),
+        n: row.try_get("n")?,
+    })
+}
+
+fn offer_from_row(row: &PgRow) -> Result<Offer, sqlx::Error> {
+    Ok(Offer {
+        price_minor: row.try_get("price_minor")?,
+        availability: code::availability_from(i64::from(row.try_get::<i16, _>("availability")?)),
+        seller: code::seller_from(i64::from(row.try_get::<i16, _>("seller")?)),
+        observed_at: row.try_get("observed_at")?,
+        status: OfferStatus::from_code(i64::from(row.try_get::<i16, _>("status")?)),
+        last_verified_at: row.try_get("last_verified_at")?,
+    })
+}
+
+/// Finds or creates the product of `r` (the caller holds its advisory
+/// lock, so lookup-then-insert does not race).
+async fn product_for(
+    conn: &mut PgConnection,
+    store: &PostgresStore,
+    fresh: &mut ProductCache,
+    r: &NewReport,
+    now: i64,
+) -> Result<(ProductId, String), sqlx::Error> {
+    if let Some(p) = store.cached_product(&r.marketplace, &r.asin) {
+        return Ok(p);
+    }
+    let key = (r.marketplace.clone(), r.asin.clone());
+    if let Some(p) = fresh.get(&key) {
+        return Ok(p.clone());
+    }
+    let row = sqlx::query("SELECT id, currency FROM products WHERE marketplace = $1 AND asin = $2")
+        .bind(&r.marketplace)
+        .bind(&r.asin)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let p = match row {
+        Some(row) => (row.try_get("id")?, row.try_get("currency")?),
+        None => {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO products (marketplace, asin, title, currency, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
+            .bind(&r.marketplace)
+            .bind(&r.asin)
+            .bind(&r.title)
+            .bind(&r.currency)
+            .bind(now)
+            .fetch_one(&mut *conn)
+            .await?;
+            (id, r.currency.clone())
+        }
+    };
+    fresh.insert(key, p.clone());
+    Ok(p)
+}
+
+/// The run with the greatest `first_seen <= t` and the one with the
+/// smallest `first_seen > t`. Both halves are ordered index scans over the
+/// partitions (ordered Append), so `LIMIT 1` stops in the nearest
+/// partition that has a row of the series.
+async fn neighbours(
+    conn: &mut PgConnection,
+    product: ProductId,
+    cond: i16,
+    t: i64,
+) -> Result<(Option<Run>, Option<Run>), sqlx::Error> {
+    let rows = sqlx::query(
+        "(SELECT 0 AS side, first_seen, last_seen, price_minor, availability, n \
+            FROM history_runs WHERE product_id = $1 AND condition = $2 AND first_seen <= $3 \
+            ORDER BY first_seen DESC LIMIT 1) \
+         UNION ALL \
+         (SELECT 1 AS side, first_seen, last_seen, price_minor, availability, n \
+            FROM history_runs WHERE product_id = $1 AND condition = $2 AND first_seen > $3 \
+            ORDER BY first_seen ASC LIMIT 1)",
+    )
+    .bind(product)
+    .bind(cond)
+    .bind(t)
+    .fetch_all(&mut *conn)
+    .await?;
+    let (mut prev, mut next) = (None, None);
+    for row in &rows {
+        let side: i32 = row.try_get("side")?;
+        let run = run_from_row(row)?;
+        if side == 0 {
+            prev = Some(run);
+        } else {
+            next = Some(run);
+        }
+    }
+    Ok((prev, next))
+}
+
+const INSERT_RUN: &str = "INSERT INTO history_runs \
+     (product_id, condition, first_seen, last_seen, price_minor, availability, n) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// Applies one observation to the history runs (see [`RunPlan`]; the same
+/// steps as the SQLite store).
+async fn update_runs(
+    conn: &mut PgConnection,
+    product: ProductId,
+    cond: i16,
+    r: &NewReport,
+) -> Result<(), sqlx::Error> {
+    let t = r.observed_at;
+    let avail = small(code::availability(r.availability));
+    let (prev, next) = neighbours(conn, product, cond, t).await?;
+    let mut plan = plan_run_update(
+        prev.as_ref(),
+        next.as_ref(),
+        t,
+        r.price_minor,
+        r.availability,
+    );
+    if plan == RunPlan::Split {
+        // Split is only planned with a prev run.
+        if let Some(p) = prev {
+            let pavail = small(code::availability(p.availability));
+            // The observations of prev's value after t, from the audit log
+            // (which covers the whole lateness window).
+            let right = sqlx::query(
+                "SELECT count(*) AS k, min(observed_at) AS first FROM reports \
+                 WHERE product_id = $1 AND condition = $2 AND observed_at > $3 \
+                   AND observed_at <= $4 AND price_minor IS NOT DISTINCT FROM $5 \
+                   AND availability = $6",
+            )
+            .bind(product)
+            .bind(cond)
+            .bind(t)
+            .bind(p.last_seen)
+            .bind(p.price_minor)
+            .bind(pavail)
+            .fetch_one(&mut *conn)
+            .await?;
+            let k: i64 = right.try_get("k")?;
+            let right_first: Option<i64> = right.try_get("first")?;
+            match right_first {
+                Some(right_first) if k > 0 => {
+                    let left_last: Option<i64> = sqlx::query_scalar(
+                        "SELECT max(observed_at) FROM reports \
+                         WHERE product_id = $1 AND condition = $2 AND observed_at >= $3 \
+                           AND observed_at <= $4 AND price_minor IS NOT DISTINCT FROM $5 \
+                           AND availability = $6",
+                    )
+                    .bind(product)
+                    .bind(cond)
+                    .bind(p.first_seen)
+                    .bind(t)
+                    .bind(p.price_minor)
+                    .bind(pavail)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    let left_last = left_last.unwrap_or(p.first_seen).max(p.first_seen);
+                    let left_n = (p.n - k).max(1);
+                    sqlx::query(
+                        "UPDATE history_runs SET last_seen = $3, n = $4 \
+                         WHERE product_id = $1 AND condition = $2 AND first_seen = $5",
+                    )
+                    .bind(product)
+                    .bind(cond)
+                    .bind(left_last)
+                    .bind(left_n)
+                    .bind(p.first_seen)
+                    .execute(&mut *conn)
+                    .await?;
+                    sqlx::query(INSERT_RUN)
+                        .bind(product)
+                        .bind(cond)
+                        .bind(t)
+                        .bind(t)
+                        .bind(r.price_minor)
+                        .bind(avail)
+                        .bind(1i64)
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query(INSERT_RUN)
+                        .bind(product)
+                        .bind(cond)
+                        .bind(right_first)
+                        .bind(p.last_seen)
+                        .bind(p.price_minor)
+                        .bind(pavail)
+                        .bind(k)
+                        .execute(&mut *conn)
+                        .await?;
+                    return Ok(());
+                }
+                _ => plan = RunPlan::Count,
+            }
+        }
+    }
+    match (plan, prev, next) {
+        (RunPlan::Count, Some(p), _) => {
+            sqlx::query(
+                "UPDATE history_runs SET n = n + 1 \
+                 WHERE product_id = $1 AND condition = $2 AND first_seen = $3",
+            )
+            .bind(product)
+            .bind(cond)
+            .bind(p.first_seen)
+            .execute(&mut *conn)
+            .await?;
+        }
+        (RunPlan::ExtendPrev, Some(p), _) => {
+            sqlx::query(
+                "UPDATE history_runs SET last_seen = $3, n = n + 1 \
+                 WHERE product_id = $1 AND condition = $2 AND first_seen = $4",
+            )
+            .bind(product)
+            .bind(cond)
+            .bind(t)
+            .bind(p.first_seen)
+            .execute(&mut *conn)
+            .await?;
+        }
+        (RunPlan::MergeAll, Some(p), Some(nx)) => {
+            sqlx::query(
+                "DELETE FROM history_runs \
+                 WHERE product_id = $1 AND condition = $2 AND first_seen = $3",
+            )
+            .bind(product)
+            .bind(cond)
+            .bind(nx.first_seen)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query(
+                "UPDATE history_runs SET last_seen = $3, n = n + $4 \
+                 WHERE product_id = $1 AND condition = $2 AND first_seen = $5",
+            )
+            .bind(product)
+            .bind(cond)
+            .bind(nx.last_seen)
+            .bind(nx.n + 1)
+            .bind(p.first_seen)
+            .execute(&mut *conn)
+            .await?;
+        }
+        (RunPlan::ExtendNext, _, Some(nx)) => {
+            // May move the row to another partition (UPDATE of the
+            // partition key moves rows since PostgreSQL 11).
+            sqlx::query(
+                "UPDATE history_runs SET first_seen = $3, n = n + 1 \
+                 WHERE product_id = $1 AND condition = $2 AND first_seen = $4",
+            )
+            .bind(product)
+            .bind(cond)
+            .bind(t)
+            .bind(nx.first_seen)
+            .execute(&mut *conn)
+            .await?;
+        }
+        _ => {
+            sqlx::query(INSERT_RUN)
+                .bind(product)
+                .bind(cond)
+                .bind(t)
+                .bind(t)
+                .bind(r.price_minor)
+                .bind(avail)
+                .bind(1i64)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn ingest_one(
+    conn: &mut PgConnection,
+    store: &PostgresStore,
+    fresh: &mut ProductCache,
+    r: &NewReport,
+    now: i64,
+) -> Result<IngestOutcome, sqlx::Error> {
+    let (product, currency) = product_for(conn, store, fresh, r, now).await?;
+    if currency != r.currency {
+        return Ok(IngestOutcome::CurrencyMismatch);
+    }
+    let cond = small(code::condition(r.condition));
+    let claimed = sqlx::query(
+        "INSERT INTO report_nonces (key_id, nonce, received_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (key_id, nonce) DO NOTHING",
+    )
+    .bind(r.key_id)
+    .bind(&r.nonce[..])
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    if claimed.rows_affected() == 0 {
+        return Ok(IngestOutcome::Duplicate);
+    }
+    let current = sqlx::query(
+        "SELECT price_minor, availability, seller, observed_at, status, last_verified_at \
+         FROM offers WHERE product_id = $1 AND condition = $2",
+    )
+    .bind(product)
+    .bind(cond)
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|row| offer_from_row(&row))
+    .transpose()?;
+    let decision = decide(current.as_ref(), r, now);
+    sqlx::query(
+        "INSERT INTO reports (key_id, nonce, product_id, condition, observed_at, received_at, \
+           price_minor, availability, status, net_hash, raw) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(r.key_id)
+    .bind(&r.nonce[..])
+    .bind(product)
+    .bind(cond)
+    .bind(r.observed_at)
+    .bind(now)
+    .bind(r.price_minor)
+    .bind(small(code::availability(r.availability)))
+    .bind(small(decision.outcome.code()))
+    .bind(r.net_hash.as_ref().map(|h| &h[..]))
+    .bind(&r.raw)
+    .execute(&mut *conn)
+    .await?;
+    if !r.title.is_empty() && decision.publish {
+        sqlx::query("UPDATE products SET title = $1 WHERE id = $2 AND title <> $1")
+            .bind(&r.title)
+            .bind(product)
+            .execute(&mut *conn)
+            .await?;
+    }
+    update_runs(conn, product, cond, r).await?;
+    if decision.publish {
+        let agrees = current
+            .as_ref()
+            .map(|o| o.price_minor == r.price_minor && o.availability == r.availability);
+        let status = if r.trusted {
+            OfferStatus::Verified
+        } else {
+            match (&current, agrees) {
+                (Some(o), Some(true)) => o.status,
+                _ => OfferStatus::Provisional,
+            }
+        };
+        let verified_at = if r.trusted {
+            Some(r.observed_at)
+        } else {
+            current.as_ref().and_then(|o| o.last_verified_at)
+        };
+        sqlx::query(
+            "INSERT INTO offers (product_id, condition, price_minor, availability, seller, \
+               observed_at, status, last_verified_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (product_id, condition) DO UPDATE SET \
+               price_minor = excluded.price_minor, availability = excluded.availability, \
+               seller = excluded.seller, observed_at = excluded.observed_at, \
+               status = excluded.status, last_verified_at = excluded.last_verified_at, \
+               updated_at = excluded.updated_at",
+        )
+        .bind(product)
+        .bind(cond)
+        .bind(r.price_minor)
+        .bind(small(code::availability(r.availability)))
+        .bind(small(code::seller(r.seller)))
+        .bind(r.observed_at)
+        .bind(status as i16)
+        .bind(verified_at)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(decision.outcome)
+}
+
+/// Turns free text into a `tsquery` text: every word quoted (so no query
+/// syntax reaches PostgreSQL from users), all required (`&`), each as a
+/// prefix (`:*`). The words are split like the SQLite store splits them;
+/// folding (case, diacritics) happens in SQL with `pricewatch_fold`, the
+/// function the title vectors are built with.
+pub fn tsquery_text(q: &str) -> Option<String> {
+    let words: Vec<String> = q
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(16)
+        .map(|w| format!("'{w}':*"))
+        .collect();
+    if words.is_empty() {
+        return None;
+    }
+    Some(words.join(" & "))
+}
+
+fn looks_like_asin(q: &str) -> bool {
+    q.len() == 10
+        && q.bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+}
+
+#[async_trait]
+impl Storage for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        let one: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&self.pool).await?;
+        if one == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Database("ping returned a wrong value".into()))
+        }
+    }
+
+    async fn install_secret(&self) -> StoreResult<[u8; 32]> {
+        let mut fresh = [0u8; 32];
+        getrandom::getrandom(&mut fresh)
+            .map_err(|e| StoreError::Database(format!("no randomness: {e}")))?;
+        // First writer wins; everyone reads the winner's value.
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ('install_secret', $1) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(&fresh[..])
+        .execute(&self.pool)
+        .await?;
+        let bytes: Vec<u8> =
+            sqlx::query_scalar("SELECT value FROM settings WHERE name = 'install_secret'")
+                .fetch_one(&self.pool)
+                .await?;
+        bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| StoreError::Database("install secret is not 32 bytes".into()))
+    }
+
+    async fn register_key(
+        &self,
+        public_key: &[u8; 32],
+        now: i64,
+        net_hash: Option<[u8; 16]>,
+    ) -> StoreResult<Registered> {
+        let select = format!("SELECT {KEY_COLUMNS} FROM keys WHERE public_key = $1");
+        let existing = sqlx::query(&select)
+            .bind(&public_key[..])
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(row) = existing {
+            let rec = key_from_row(&row)?;
+            if rec.erased_at.is_none() || rec.registered_at > rec.erased_at.unwrap_or(i64::MAX) {
+                return Ok(Registered::Existing(rec));
+            }
+            // Revive the tombstone; the condition makes a concurrent revival
+            // of the same key happen once (the loser reads `Existing`).
+            let sql = format!(
+                "UPDATE keys SET registered_at = $1, net_hash = $2, alpha = 1.0, beta = 1.0 \
+                 WHERE id = $3 AND erased_at IS NOT NULL AND registered_at <= erased_at \
+                 RETURNING {KEY_COLUMNS}"
+            );
+            let revived = sqlx::query(&sql)
+                .bind(now)
+                .bind(net_hash.as_ref().map(|h| &h[..]))
+                .bind(rec.id)
+                .fetch_optional(&self.pool)
+                .await?;
+            if let Some(row) = revived {
+                return Ok(Registered::Created(key_from_row(&row)?));
+            }
+        } else {
+            let sql = format!(
+                "INSERT INTO keys (public_key, registered_at, net_hash) VALUES ($1, $2, $3) \
+                 ON CONFLICT (public_key) DO NOTHING RETURNING {KEY_COLUMNS}"
+            );
+            let row = sqlx::query(&sql)
+                .bind(&public_key[..])
+                .bind(now)
+                .bind(net_hash.as_ref().map(|h| &h[..]))
+                .fetch_optional(&self.pool)
+                .await?;
+            if let Some(row) = row {
+                return Ok(Registered::Created(key_from_row(&row)?));
+            }
+        }
+        // Lost a race with a concurrent registration of the same key.
+        let row = sqlx::query(&select)
+            .bind(&public_key[..])
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Registered::Existing(key_from_row(&row)?))
+    }
+
+    async fn keys_by_public(&self, keys: &[[u8; 32]]) -> StoreResult<Vec<Option<KeyRecord>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One round trip for the whole batch.
+        let wanted: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
+        let sql = format!("SELECT {KEY_COLUMNS} FROM keys WHERE public_key = ANY($1)");
+        let rows = sqlx::query(&sql)
+            .bind(&wanted)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut found: HashMap<[u8; 32], KeyRecord> = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let rec = key_from_row(row)?;
+            found.insert(rec.public_key, rec);
+        }
+        Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
+    }
+
+    async fn ingest(&self, reports: &[NewReport], now: i64) -> StoreResult<Vec<IngestOutcome>> {
+        if reports.is_empty() {
+            // Still a round trip, so a closed store refuses work.
+            self.ping().await?;
+            return Ok(Vec::new());
+        }
+        let mut locks: Vec<i64> = reports
+            .iter()
+            .map(|r| product_lock_key(&r.marketplace, &r.asin))
+            .collect();
+        locks.sort_unstable();
+        locks.dedup();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut fresh = ProductCache::new();
+            let result = async {
+                let mut conn = self.pool.acquire().await?;
+                let mut tx = conn.begin().await?;
+                // Ascending order, one statement: no lock-order dead-locks.
+                sqlx::query(
+                    "SELECT count(pg_advisory_xact_lock(k)) \
+                     FROM (SELECT k FROM unnest($1::bigint[]) AS u(k) ORDER BY k) AS s",
+                )
+                .bind(&locks)
+                .fetch_one(&mut *tx)
+                .await?;
+                let mut out = Vec::with_capacity(reports.len());
+                for r in reports {
+                    out.push(ingest_one(&mut tx, self, &mut fresh, r, now).await?);
+                }
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(out)
+            }
+            .await;
+            match result {
+                Ok(out) => {
+                    self.remember_products(fresh);
+                    return Ok(out);
+                }
+                Err(e) if attempt < INGEST_ATTEMPTS && is_retryable(&e) => {
+                    tracing::warn!(attempt, error = %e, "ingest transaction retried");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    async fn claim_request_nonce(
+        &self,
+        key_id: KeyId,
+        nonce: &[u8],
+        expires_at: i64,
+    ) -> StoreResult<bool> {
+        let res = sqlx::query(
+            "INSERT INTO request_nonces (key_id, nonce, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (key_id, nonce) DO NOTHING",
+        )
+        .bind(key_id)
+        .bind(nonce)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(res.rows_affected() == 1)
+    }
+
+    async fn key_activity(&self, key_id: KeyId) -> StoreResult<KeyActivity> {
+        let reports: i64 = sqlx::query_scalar("SELECT count(*) FROM reports WHERE key_id = $1")
+            .bind(key_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(KeyActivity {
+            reports,
+            watches: 0,
+        })
+    }
+
+    async fn erase_key(&self, key_id: KeyId, now: i64) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        // Lock the key row first, so a concurrent ingest of this key cannot
+        // slip a linked report in between (it does not lock keys, but a
+        // report committed after this transaction is refused by the
+        // caller's `erased_at` check).
+        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM keys WHERE id = $1 FOR UPDATE")
+            .bind(key_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if found.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("UPDATE reports SET key_id = NULL WHERE key_id = $1")
+            .bind(key_id)
+            .execute(&mut *tx)
+            .await?;
+        // The replay guard of a tombstoned key is its `erased_at` (reports
+        // observed before it are refused), as with the SQLite store, whose
+        // unlinked audit rows no longer hold the (key, nonce) pair either.
+        sqlx::query("DELETE FROM report_nonces WHERE key_id = $1")
+            .bind(key_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM request_nonces WHERE key_id = $1")
+            .bind(key_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE keys SET erased_at = $1, alpha = 1.0, beta = 1.0, net_hash = NULL \
+             WHERE id = $2",
+        )
+        .bind(now)
+        .bind(key_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn product_summary(
+        &self,
+        marketplace: &str,
+        asin: &str,
+    ) -> StoreResult<Option<ProductSummary>> {
+        let mut conn = self.pool.acquire().await?;
+        let Some(row) = sqlx::query(
+            "SELECT id, title, currency, watchers FROM products \
+             WHERE marketplace = $1 AND asin = $2",
+        )
+        .bind(marketplace)
+        .bind(asin)
+        .fetch_optional(&mut *conn)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let id: i64 = row.try_get("id")?;
+        let offer_rows = sqlx::query(
+            "SELECT condition, price_minor, availability, seller, observed_at, status, \
+               last_verified_at FROM offers WHERE product_id = $1 ORDER BY condition",
+        )
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut offers = Vec::new();
+        for orow in &offer_rows {
+            let Some(condition) =
+                code::condition_from(i64::from(orow.try_get::<i16, _>("condition")?))
+            else {
+                continue;
+            };
+            let offer = offer_from_row(orow)?;
+            let cond = small(code::condition(condition));
+            let avail = small(code::availability(offer.availability));
+            // Lowest and highest with the last time each was seen, and the
+            // start of the run holding the published value, in one trip.
+            let ext = sqlx::query(
+                "SELECT \
+                   (SELECT price_minor FROM history_runs WHERE product_id = $1 \
+                      AND condition = $2 AND price_minor IS NOT NULL \
+                      ORDER BY price_minor ASC, last_seen DESC LIMIT 1) AS lo, \
+                   (SELECT last_seen FROM history_runs WHERE product_id = $1 \
+                      AND condition = $2 AND price_minor IS NOT NULL \
+                      ORDER BY price_minor ASC, last_seen DESC LIMIT 1) AS lo_at, \
+                   (SELECT price_minor FROM history_runs WHERE product_id = $1 \
+                      AND condition = $2 AND price_minor IS NOT NULL \
+                      ORDER BY price_minor DESC, last_seen DESC LIMIT 1) AS hi, \
+                   (SELECT last_seen FROM history_runs WHERE product_id = $1 \
+                      AND condition = $2 AND price_minor IS NOT NULL \
+                      ORDER BY price_minor DESC, last_seen DESC LIMIT 1) AS hi_at, \
+                   (SELECT first_seen FROM history_runs WHERE product_id = $1 \
+                      AND condition = $2 AND price_minor IS NOT DISTINCT FROM $3 \
+                      AND availability = $4 AND first_seen <= $5 \
+                      ORDER BY first_seen DESC LIMIT 1) AS run_start",
+            )
+            .bind(id)
+            .bind(cond)
+            .bind(offer.price_minor)
+            .bind(avail)
+            .bind(offer.observed_at)
+            .fetch_one(&mut *conn)
+            .await?;
+            let pair = |p: &str, t: &str| -> StoreResult<Option<(i64, i64)>> {
+                let price: Option<i64> = ext.try_get(p)?;
+                let at: Option<i64> = ext.try_get(t)?;
+                Ok(price.zip(at))
+            };
+            let lowest = pair("lo", "lo_at")?;
+            let highest = pair("hi", "hi_at")?;
+            let run_start: Option<i64> = ext.try_get("run_start")?;
+            let reporters: i64 = sqlx::query_scalar(
+                "SELECT count(DISTINCT key_id) FROM reports WHERE product_id = $1 \
+                 AND condition = $2 AND observed_at >= $3 \
+                 AND price_minor IS NOT DISTINCT FROM $4 \
+                 AND availability = $5 AND key_id IS NOT NULL",
+            )
+            .bind(id)
+            .bind(cond)
+            .bind(run_start.unwrap_or(offer.observed_at))
+            .bind(offer.price_minor)
+            .bind(avail)
+            .fetch_one(&mut *conn)
+            .await?;
+            offers.push(OfferSummary {
+                condition,
+                offer,
+                reporters,
+                lowest,
+                highest,
+            });
+        }
+        Ok(Some(ProductSummary {
+            id,
+            marketplace: marketplace.to_string(),
+            asin: asin.to_string(),
+            title: row.try_get("title")?,
+            currency: row.try_get("currency")?,
+            watchers: row.try_get("watchers")?,
+            offers,
+        }))
+    }
+
+    async fn history_runs(
+        &self,
+        product: ProductId,
+        condition: Condition,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<Vec<Run>> {
+        // The baseline run's start is an init plan, so partitions before it
+        // are pruned at run time.
+        let rows = sqlx::query(
+            "SELECT first_seen, last_seen, price_minor, availability, n FROM history_runs \
+             WHERE product_id = $1 AND condition = $2 AND first_seen <= $4 AND first_seen >= \
+               coalesce((SELECT first_seen FROM history_runs WHERE product_id = $1 \
+                 AND condition = $2 AND first_seen < $3 ORDER BY first_seen DESC LIMIT 1), $3) \
+             ORDER BY first_seen",
+        )
+        .bind(product)
+        .bind(small(code::condition(condition)))
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(run_from_row)
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    async fn search(
+        &self,
+        query: &str,
+        marketplace: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<(Vec<ProductRef>, i64)> {
+        let q = query.trim();
+        let to_ref = |row: &PgRow| -> StoreResult<ProductRef> {
+            Ok(ProductRef {
+                marketplace: row.try_get("marketplace")?,
+                asin: row.try_get("asin")?,
+            })
+        };
+        let limit = limit.max(0);
+        let offset = offset.max(0);
+        if looks_like_asin(q) {
+            let rows = sqlx::query(
+                "SELECT marketplace, asin FROM products WHERE asin = $1 \
+                 AND ($2::text IS NULL OR marketplace = $2) \
+                 ORDER BY marketplace LIMIT $3 OFFSET $4",
+            )
+            .bind(q)
+            .bind(marketplace)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
+            let total: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM products WHERE asin = $1 \
+                 AND ($2::text IS NULL OR marketplace = $2)",
+            )
+            .bind(q)
+            .bind(marketplace)
+            .fetch_one(&self.pool)
+            .await?;
+            let list = rows.iter().map(to_ref).collect::<StoreResult<Vec<_>>>()?;
+            return Ok((list, total));
+        }
+        let Some(tsq) = tsquery_text(q) else {
+            return Ok((Vec::new(), 0));
+        };
+        let rows = sqlx::query(
+            "SELECT marketplace, asin FROM products, \
+               to_tsquery('simple'::regconfig, pricewatch_fold($1)) AS q \
+             WHERE title_tsv @@ q AND ($2::text IS NULL OR marketplace = $2) \
+             ORDER BY ts_rank(title_tsv, q) DESC, id LIMIT $3 OFFSET $4",
+        )
+        .bind(&tsq)
+        .bind(marketplace)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        let total: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM products \
+             WHERE title_tsv @@ to_tsquery('simple'::regconfig, pricewatch_fold($1)) \
+               AND ($2::text IS NULL OR marketplace = $2)",
+        )
+        .bind(&tsq)
+        .bind(marketplace)
+        .fetch_one(&self.pool)
+        .await?;
+        let list = rows.iter().map(to_ref).collect::<StoreResult<Vec<_>>>()?;
+        Ok((list, total))
+    }
+
+    async fn purge(&self, audit_before: i64, now: i64) -> StoreResult<PurgeStats> {
+        // The periodic maintenance hook: partitions ahead first.
+        self.ensure_partitions(now).await?;
+        let mut stats = PurgeStats::default();
+        // Whole days first: dropping a partition costs no row work.
+        let dropped: i64 = sqlx::query_scalar("SELECT pricewatch_drop_audit_partitions($1)")
+            .bind(audit_before)
+            .fetch_one(&self.pool)
+            .await?;
+        stats.reports = u64::try_from(dropped).unwrap_or(0);
+        // Then the straddling day and the default partition, in short
+        // transactions (partition pruning keeps them to those partitions).
+        loop {
+            let res = sqlx::query(
+                "DELETE FROM reports WHERE (received_at, id) IN \
+                   (SELECT received_at, id FROM reports WHERE received_at < $1 LIMIT $2)",
+            )
+            .bind(audit_before)
+            .bind(PURGE_CHUNK)
+            .execute(&self.pool)
+            .await?;
+            stats.reports += res.rows_affected();
+            if res.rows_affected() == 0 {
+                break;
+            }
+        }
+        loop {
+            let res = sqlx::query(
+                "DELETE FROM report_nonces WHERE (key_id, nonce) IN \
+                   (SELECT key_id, nonce FROM report_nonces WHERE received_at < $1 LIMIT $2)",
+            )
+            .bind(audit_before)
+            .bind(PURGE_CHUNK)
+            .execute(&self.pool)
+            .await?;
+            if res.rows_affected() == 0 {
+                break;
+            }
+        }
+        let res = sqlx::query("DELETE FROM request_nonces WHERE expires_at < $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        stats.request_nonces = res.rows_affected();
+        Ok(stats)
+    }
+
+    async fn storage_stats(&self) -> StoreResult<StorageStats> {
+        let row = sqlx::query(
+            "SELECT \
+               (SELECT coalesce(sum(pg_total_relation_size(relid)), 0)::bigint \
+                  FROM pg_partition_tree('history_runs'::regclass) WHERE isleaf) AS history_bytes, \
+               (SELECT coalesce(sum(pg_total_relation_size(relid)), 0)::bigint \
+                  FROM pg_partition_tree('reports'::regclass) WHERE isleaf) \
+                 + pg_total_relation_size('report_nonces'::regclass) AS audit_bytes, \
+               (SELECT count(*) FROM history_runs) AS history_rows, \
+               (SELECT coalesce(sum(n), 0)::bigint FROM history_runs) AS observations",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(StorageStats {
+            history_bytes: row.try_get("history_bytes")?,
+            history_rows: row.try_get("history_rows")?,
+            audit_bytes: row.try_get("audit_bytes")?,
+            observations: row.try_get("observations")?,
+        })
+    }
+
+    async fn close(&self) {
+        // Waits for the connections in use to come back (every ingest call
+        // has committed before it returned), then closes them all.
+        self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tsqueries_are_quoted() {
+        assert_eq!(
+            tsquery_text("echo dot").as_deref(),
+            Some("'echo':* & 'dot':*")
+        );
+        assert_eq!(
+            tsquery_text("a'b & !c | d:*").as_deref(),
+            Some("'a':* & 'b':* & 'c':* & 'd':*")
+        );
+        assert_eq!(tsquery_text("  ;; "), None);
+    }
+
+    #[test]
+    fn lock_keys_are_stable_and_distinct() {
+        let a = product_lock_key("amazon.de", "B000STORY1");
+        assert_eq!(a, product_lock_key("amazon.de", "B000STORY1"));
+        assert_ne!(a, product_lock_key("amazon.de", "B000STORY2"));
+        assert_ne!(a, product_lock_key("amazon.co.uk", "B000STORY1"));
+    }
+
+    #[test]
+    fn errors_fit_on_one_line() {
+        assert_eq!(one_line("a\n  b\tc "), "a b c");
+    }
+}

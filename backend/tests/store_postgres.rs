@@ -1,0 +1,459 @@
+//! The storage story on a real PostgreSQL, plus what only PostgreSQL has:
+//! concurrent writers, partitions, the default partition.
+//!
+//! The server comes from `PRICEWATCH_TEST_POSTGRES_URL` (for example the
+//! URL printed by `scripts/postgres-start`); the role needs CREATEDB. Each
+//! test creates its own database, named after the process and a counter,
+//! and drops it afterwards (also when the test fails), so runs and parallel tests never share state.
+//! Without the variable the tests print a skip message and pass, unless
+//! `CI` is set: then they fail.
+
+mod common {
+    pub mod story;
+}
+
+use backend::store::postgres::PostgresStore;
+use backend::store::{IngestOutcome, NewReport, Registered, Storage, StoreError};
+use sqlx::{Connection, PgConnection};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use wasm_core::types::Condition;
+
+const ENV: &str = "PRICEWATCH_TEST_POSTGRES_URL";
+
+/// The server URL, or `None` (skip) when unset outside CI.
+fn server_url(test: &str) -> Option<String> {
+    match std::env::var(ENV) {
+        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_string()),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{ENV} is not set and CI is: the PostgreSQL tests must run in CI \
+                 (export {ENV}=$(scripts/postgres-start))"
+            );
+            eprintln!("skipping {test}: {ENV} is not set (export {ENV}=$(scripts/postgres-start))");
+            None
+        }
+    }
+}
+
+/// `url` with its database replaced by `db` (query string kept).
+fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    match base[scheme_end..].find('/') {
+        Some(slash) => format!("{}/{db}{query}", &base[..scheme_end + slash]),
+        None => format!("{base}/{db}{query}"),
+    }
+}
+
+/// A throw-away database, dropped when the guard is dropped (also while a
+/// failed test unwinds).
+struct FreshDatabase {
+    server: String,
+    name: String,
+    url: String,
+}
+
+impl FreshDatabase {
+    /// Creates the database; `None` when the tests are skipped.
+    async fn create(test: &str) -> Option<FreshDatabase> {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let server = server_url(test)?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let name = format!(
+            "pricewatch_t{}_{}_{}",
+            std::process::id(),
+            nanos,
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut admin = PgConnection::connect(&server)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {ENV}: {e}"));
+        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut admin)
+            .await
+            .expect("create the test database (the role needs CREATEDB)");
+        let _ = admin.close().await;
+        let url = with_database(&server, &name);
+        Some(FreshDatabase { server, name, url })
+    }
+}
+
+impl Drop for FreshDatabase {
+    fn drop(&mut self) {
+        // Drop runs inside the test's runtime, which cannot be blocked on:
+        // use a thread with a runtime of its own.
+        let (server, name) = (self.server.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async {
+                let mut admin = PgConnection::connect(&server)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let _ = admin.close().await;
+                Ok::<_, String>(())
+            })
+        })
+        .join();
+        match dropped {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("could not drop test database {}: {e}", self.name),
+            Err(_) => eprintln!("could not drop test database {}", self.name),
+        }
+    }
+}
+
+async fn count(pool: &sqlx::PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+#[tokio::test]
+async fn postgres_story() {
+    let Some(db) = FreshDatabase::create("postgres_story").await else {
+        return;
+    };
+    let url = db.url.clone();
+    {
+        let store = backend::store::connect(&url).await.expect("open");
+        assert_eq!(store.backend(), "postgres");
+        common::story::story(store.as_ref()).await;
+        store.close().await;
+        assert!(store.ping().await.is_err(), "a closed store refuses work");
+        assert!(store.ingest(&[], 0).await.is_err());
+
+        // Reopening runs the migrations again without harm and keeps the data.
+        let reopened = PostgresStore::open(&url).await.expect("reopen");
+        let stats = reopened.storage_stats().await.expect("stats");
+        assert_eq!(stats.observations, 12);
+
+        // The story's clock is a year or more before the real one, so its
+        // rows went to the default partitions, and the purge (maintenance
+        // around its `now`) created the partitions of that time and moved
+        // the history rows there; the audit rows were purged.
+        let pool = reopened.pool();
+        assert_eq!(
+            count(pool, "SELECT count(*) FROM history_runs_default").await,
+            0
+        );
+        assert_eq!(
+            count(pool, "SELECT count(*) FROM history_runs_y2025").await,
+            stats.history_rows
+        );
+        assert_eq!(count(pool, "SELECT count(*) FROM reports").await, 0);
+        assert_eq!(count(pool, "SELECT count(*) FROM report_nonces").await, 0);
+        // Partitions exist around the real time too (created at open).
+        assert!(
+            count(
+                pool,
+                "SELECT count(*) FROM pg_inherits WHERE inhparent = 'reports'::regclass"
+            )
+            .await
+                >= 9,
+            "default + today + 7 days ahead"
+        );
+        reopened.close().await;
+    }
+}
+
+fn report(key_id: i64, nonce: u32, asin: &str, t: i64, price: i64) -> NewReport {
+    let mut n = [0u8; 16];
+    n[..4].copy_from_slice(&nonce.to_be_bytes());
+    NewReport {
+        key_id,
+        nonce: n,
+        marketplace: "amazon.de".into(),
+        asin: asin.into(),
+        condition: Condition::New,
+        price_minor: Some(price),
+        currency: "EUR".into(),
+        availability: wasm_core::types::Availability::InStock,
+        seller: wasm_core::types::Seller::Amazon,
+        title: format!("Produkt {asin}"),
+        observed_at: t,
+        trusted: false,
+        net_hash: None,
+        raw: format!("{{\"n\":{nonce}}}"),
+    }
+}
+
+/// The price at time `t` in the concurrency test: changes every 7 s.
+fn price_at(t: i64) -> i64 {
+    1000 + (t / 7_000) % 3 * 250
+}
+
+/// Naive runs of observations: sort by time, cut where the price changes.
+fn naive_runs(mut obs: Vec<(i64, i64)>) -> Vec<(i64, i64, Option<i64>, i64)> {
+    obs.sort_unstable();
+    let mut out: Vec<(i64, i64, Option<i64>, i64)> = Vec::new();
+    for (t, p) in obs {
+        match out.last_mut() {
+            Some(last) if last.2 == Some(p) => {
+                last.1 = t;
+                last.3 += 1;
+            }
+            _ => out.push((t, t, Some(p), 1)),
+        }
+    }
+    out
+}
+
+/// Many writers at once on the same two products, batches in opposite
+/// product orders, observations arriving out of time order: no lost update,
+/// no dead-lock, and the runs equal a recomputation from all observations.
+/// One nonce is replayed by every writer: exactly one wins.
+#[tokio::test]
+async fn concurrent_writers_lose_nothing() {
+    let Some(db) = FreshDatabase::create("concurrent_writers_lose_nothing").await else {
+        return;
+    };
+    let url = db.url.clone();
+    {
+        let store: Arc<dyn Storage> = backend::store::connect(&url).await.expect("open");
+        let key = match store
+            .register_key(&[4u8; 32], common::story::NOW - 3_600_000, None)
+            .await
+            .expect("register")
+        {
+            Registered::Created(k) => k.id,
+            other => panic!("expected Created, got {other:?}"),
+        };
+        const WRITERS: u32 = 8;
+        const BATCHES: u32 = 6;
+        const PER_BATCH: u32 = 10;
+        let base = common::story::NOW - 2 * 3_600_000;
+        // Writer w, batch b, item i observes at a time that interleaves
+        // with every other writer's, so runs are extended, merged and split
+        // concurrently.
+        let time = move |w: u32, b: u32, i: u32| {
+            base + i64::from(((i * BATCHES + b) * WRITERS + w) * 1_000 + w)
+        };
+        let mut tasks = Vec::new();
+        for w in 0..WRITERS {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut outcomes = Vec::new();
+                for b in 0..BATCHES {
+                    let mut batch = Vec::new();
+                    for i in 0..PER_BATCH {
+                        let t = time(w, b, i);
+                        let nonce = (w * BATCHES + b) * PER_BATCH + i + 1;
+                        let asin = if (i + w) % 2 == 0 {
+                            "B00CONCUR1"
+                        } else {
+                            "B00CONCUR2"
+                        };
+                        batch.push(report(key, nonce, asin, t, price_at(t)));
+                    }
+                    if w % 2 == 1 {
+                        batch.reverse();
+                    }
+                    // Everybody replays nonce 0 once.
+                    batch.push(report(key, 0, "B00CONCUR1", base - 1, 999));
+                    let out = store
+                        .ingest(&batch, common::story::NOW)
+                        .await
+                        .expect("ingest under contention");
+                    assert_eq!(out.len(), batch.len());
+                    outcomes.extend(out);
+                }
+                outcomes
+            }));
+        }
+        let mut accepted_replays = 0;
+        for task in tasks {
+            let outcomes = task.await.expect("writer");
+            for (j, o) in outcomes.iter().enumerate() {
+                if (j + 1) % (PER_BATCH as usize + 1) == 0 {
+                    if *o != IngestOutcome::Duplicate {
+                        accepted_replays += 1;
+                    }
+                } else {
+                    assert!(
+                        matches!(o, IngestOutcome::Accepted | IngestOutcome::Stored),
+                        "{o:?}"
+                    );
+                }
+            }
+        }
+        assert_eq!(accepted_replays, 1, "exactly one copy of nonce 0 is stored");
+
+        for asin in ["B00CONCUR1", "B00CONCUR2"] {
+            let mut obs = Vec::new();
+            for w in 0..WRITERS {
+                for b in 0..BATCHES {
+                    for i in 0..PER_BATCH {
+                        if ((i + w) % 2 == 0) == (asin == "B00CONCUR1") {
+                            let t = time(w, b, i);
+                            obs.push((t, price_at(t)));
+                        }
+                    }
+                }
+            }
+            if asin == "B00CONCUR1" {
+                obs.push((base - 1, 999));
+            }
+            let want = naive_runs(obs);
+            let summary = store
+                .product_summary("amazon.de", asin)
+                .await
+                .expect("summary")
+                .expect("known");
+            let got: Vec<_> = store
+                .history_runs(summary.id, Condition::New, 0, i64::MAX)
+                .await
+                .expect("runs")
+                .iter()
+                .map(|r| (r.first_seen, r.last_seen, r.price_minor, r.n))
+                .collect();
+            assert_eq!(got, want, "{asin}");
+        }
+        let stats = store.storage_stats().await.expect("stats");
+        assert_eq!(
+            stats.observations,
+            i64::from(WRITERS * BATCHES * PER_BATCH) + 1
+        );
+        store.close().await;
+    }
+}
+
+/// Rows that arrive before their partition exists land in the default
+/// partition and move when the partition is created; the retention purge
+/// drops whole days.
+#[tokio::test]
+async fn partitions_are_created_ahead_and_filled_from_default() {
+    let Some(db) = FreshDatabase::create("partitions_are_created_ahead").await else {
+        return;
+    };
+    let url = db.url.clone();
+    {
+        let store = PostgresStore::open(&url).await.expect("open");
+        // 2031-03-15T12:00:00Z, far ahead of any partition created at open.
+        let future: i64 = 1_931_342_400_000;
+        let day: i64 = 86_400_000;
+        let key = match store
+            .register_key(&[5u8; 32], future, None)
+            .await
+            .expect("register")
+        {
+            Registered::Created(k) => k.id,
+            other => panic!("expected Created, got {other:?}"),
+        };
+        let out = store
+            .ingest(
+                &[
+                    report(key, 1, "B00PARTIT1", future - 2 * day, 500),
+                    report(key, 2, "B00PARTIT1", future - 60_000, 450),
+                ],
+                future - 2 * day,
+            )
+            .await
+            .expect("ingest");
+        assert_eq!(out, vec![IngestOutcome::Accepted, IngestOutcome::Accepted]);
+        let pool = store.pool();
+        assert_eq!(count(pool, "SELECT count(*) FROM reports_default").await, 2);
+        assert_eq!(
+            count(pool, "SELECT count(*) FROM history_runs_default").await,
+            2
+        );
+        // Maintenance at that time: partitions appear, rows move out of
+        // the defaults.
+        let created = store
+            .ensure_partitions(future - 2 * day)
+            .await
+            .expect("ensure");
+        assert!(created >= 9, "{created}");
+        assert_eq!(count(pool, "SELECT count(*) FROM reports_default").await, 0);
+        assert_eq!(
+            count(pool, "SELECT count(*) FROM reports_d20310313").await,
+            2
+        );
+        assert_eq!(
+            count(pool, "SELECT count(*) FROM history_runs_y2031").await,
+            2
+        );
+        assert_eq!(
+            store
+                .ensure_partitions(future - 2 * day)
+                .await
+                .expect("again"),
+            0
+        );
+        // A day later another report; then a purge with the cut after the
+        // first day drops that day's partition whole.
+        let out = store
+            .ingest(
+                &[report(key, 3, "B00PARTIT1", future - day, 450)],
+                future - day,
+            )
+            .await
+            .expect("ingest");
+        assert_eq!(out, vec![IngestOutcome::Accepted]);
+        let stats = store
+            .purge(future - day - day / 2, future - day)
+            .await
+            .expect("purge");
+        assert_eq!(stats.reports, 2);
+        assert_eq!(
+            count(
+                pool,
+                "SELECT count(*) FROM pg_class WHERE relname = 'reports_d20310313'"
+            )
+            .await,
+            0,
+            "the whole day was dropped"
+        );
+        assert_eq!(count(pool, "SELECT count(*) FROM reports").await, 1);
+        assert_eq!(count(pool, "SELECT count(*) FROM report_nonces").await, 1);
+        // History is never purged.
+        assert_eq!(store.storage_stats().await.expect("stats").observations, 3);
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn unreachable_server_is_a_one_line_error() {
+    // Port 1 on loopback: nothing listens there.
+    let url = "postgres://pricewatch:secret@127.0.0.1:1/pricewatch";
+    match backend::store::connect(url).await {
+        Err(StoreError::Database(msg)) => {
+            assert!(!msg.contains('\n'), "{msg}");
+            assert!(!msg.contains("secret"), "password leaked: {msg}");
+            assert!(msg.contains("127.0.0.1:1"), "{msg}");
+        }
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("connected to nothing"),
+    }
+}
+
+#[test]
+fn database_names_are_replaced_in_urls() {
+    assert_eq!(
+        with_database("postgres://u:p@h:5432/db", "x"),
+        "postgres://u:p@h:5432/x"
+    );
+    assert_eq!(
+        with_database("postgres://u:p@h/db?sslmode=disable", "x"),
+        "postgres://u:p@h/x?sslmode=disable"
+    );
+    assert_eq!(
+        with_database("postgres://h:5432", "x"),
+        "postgres://h:5432/x"
+    );
+}
