@@ -617,14 +617,14 @@ const SUFFIX_LABELS: &[&str] = &[
     "sem juros",
 ];
 
-/// Whether `needle` occurs in `hay` as whole words (not inside a word).
-fn contains_word(hay: &str, needle: &str) -> bool {
+/// Whether `needle` occurs in `hay` as whole words, trying only the word
+/// starts (byte offsets) given: every keyword starts with a letter, so a
+/// whole-word match can only begin where a word begins. Much cheaper than a
+/// substring search per keyword.
+fn contains_word(hay: &str, word_starts: &[usize], needle: &str) -> bool {
     let needs_end = needle.chars().last().is_some_and(char::is_alphanumeric);
-    hay.match_indices(needle).any(|(i, _)| {
-        hay[..i]
-            .chars()
-            .next_back()
-            .is_none_or(|c| !c.is_alphanumeric())
+    word_starts.iter().any(|&i| {
+        hay[i..].starts_with(needle)
             && (!needs_end
                 || hay[i + needle.len()..]
                     .chars()
@@ -649,9 +649,18 @@ fn prefix_label(segment: &[char]) -> Option<PriceLabel> {
             seg = seg.replace(phrase, " ");
         }
     }
+    let mut word_starts = Vec::new();
+    let mut prev_alnum = false;
+    for (i, c) in seg.char_indices() {
+        let alnum = c.is_alphanumeric();
+        if alnum && !prev_alnum {
+            word_starts.push(i);
+        }
+        prev_alnum = alnum;
+    }
     PREFIX_LABELS
         .iter()
-        .find(|(_, words)| words.iter().any(|w| contains_word(&seg, w)))
+        .find(|(_, words)| words.iter().any(|w| contains_word(&seg, &word_starts, w)))
         .map(|(label, _)| *label)
 }
 
