@@ -121,8 +121,9 @@ pub fn extract<P: Page>(page: &P, url: Option<&str>) -> Extraction {
         .or_else(|| asin_from_page(page));
     let (title, offers) = match kind {
         PageKind::Product => {
-            let offers = offers(page, mp);
-            (title(page), offers)
+            let title = title(page);
+            let offers = offers(page, mp, title.as_deref());
+            (title, offers)
         }
         _ => (None, Vec::new()),
     };
@@ -819,8 +820,42 @@ fn priced(
     }
 }
 
-fn offers<P: Page>(page: &P, mp: Option<Marketplace>) -> Vec<Offer> {
-    let condition = if is_renewed(title(page).as_deref()) {
+/// Secondary offers: the used offer of a new/used buy box (the price in
+/// its own row header). Listed after the buy-box offer, never instead of
+/// it. Seller `unknown`: the row names Amazon Warehouse and marketplace
+/// sellers alike and we do not need to tell them apart here.
+const USED_OFFER_RULES: &[(&str, &str, How)] = &[
+    (
+        "used_accordion_price",
+        "[data-a-accordion-row-name=usedAccordionRow] #usedPrice",
+        How::Text,
+    ),
+    (
+        "used_buy_section",
+        "#usedBuySection .offer-price",
+        How::Text,
+    ),
+];
+
+fn offers<P: Page>(page: &P, mp: Option<Marketplace>, title: Option<&str>) -> Vec<Offer> {
+    let mut offers = buy_box_offers(page, mp, title);
+    let primary_is_used = offers.iter().any(|o| o.condition != Condition::New);
+    if !primary_is_used {
+        if let Found::Price(p, rule) = run_rules(page, None, USED_OFFER_RULES, mp) {
+            offers.push(priced(
+                p,
+                rule,
+                Condition::Used,
+                Availability::InStock,
+                Seller::Unknown,
+            ));
+        }
+    }
+    offers
+}
+
+fn buy_box_offers<P: Page>(page: &P, mp: Option<Marketplace>, title: Option<&str>) -> Vec<Offer> {
+    let condition = if is_renewed(title) {
         Condition::Refurbished
     } else {
         Condition::New
@@ -1076,6 +1111,7 @@ mod tests {
             .chain(KINDLE_RULES)
             .chain(REGULAR_ROW_APEX)
             .chain(ROW_HEADER_PRICE)
+            .chain(USED_OFFER_RULES)
         {
             assert!(crate::html::Selector::parse(s).is_ok(), "{s}");
         }

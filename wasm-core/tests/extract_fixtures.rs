@@ -403,3 +403,18 @@ fn json_serialisation_uses_wire_names() {
     assert_eq!(json["offers"][0]["price_minor"], 445);
     assert_eq!(json["offers"][0]["currency"], "GBP");
 }
+
+#[test]
+fn used_row_is_listed_after_the_buy_box_offer() {
+    let got = extract_html(&load("new_used_accordion.html"), None);
+    assert_eq!(got.offers.len(), 2, "{:?}", got.offers);
+    assert_eq!(got.offers[0].condition, Condition::New);
+    assert_eq!(got.offers[0].price_minor, Some(1499));
+    assert_eq!(got.offers[1].condition, Condition::Used);
+    assert_eq!(got.offers[1].price_minor, Some(1342));
+    assert_eq!(got.offers[1].currency.as_deref(), Some("EUR"));
+    assert_eq!(got.offers[1].rule, "used_accordion_price");
+    // A used-only buy box is not listed twice.
+    let got = extract_html(&load("used_only.html"), None);
+    assert_eq!(got.offers.len(), 1, "{:?}", got.offers);
+}

@@ -14,7 +14,10 @@
 //! within its scope (ignored when there is none). It does not run the
 //! adoption agency algorithm, foster parenting or create implied
 //! `html`/`head`/`body` elements: selectors over real pages do not depend
-//! on them.
+//! on them. One consequence to keep in mind when writing selectors: no
+//! `tbody` is implied, so write `table tr` (descendant), never `table > tr`.
+//! `template` content is dropped, as it is outside the DOM tree in a
+//! browser (nested templates end at the first `</template>`).
 //!
 //! Invariant: nodes are stored in document (pre-)order, and every node
 //! knows the index one past its last descendant (`end`). A subtree is
@@ -388,7 +391,9 @@ impl Document {
                 let (name, attrs, self_closing, after) = parse_tag(html, p + 1);
                 i = after;
                 text_start = after;
-                let is_raw = RAW_TEXT.contains(&name.as_str()) || name == "plaintext";
+                let is_template = name == "template";
+                let is_raw =
+                    RAW_TEXT.contains(&name.as_str()) || name == "plaintext" || is_template;
                 let is_rcdata = RCDATA.contains(&name.as_str());
                 let open = b.start(name.clone(), attrs, self_closing);
                 if open && (is_raw || is_rcdata) {
@@ -397,7 +402,12 @@ impl Document {
                     } else {
                         raw_text_end(bytes, after, &name)
                     };
-                    b.text(&html[after..content_end], is_rcdata);
+                    // A template's content lives in a separate fragment
+                    // in the DOM: invisible to `querySelectorAll` and
+                    // `textContent`, so it is dropped here too.
+                    if !is_template {
+                        b.text(&html[after..content_end], is_rcdata);
+                    }
                     b.end(&name);
                     i = resume;
                     text_start = resume;
@@ -721,6 +731,14 @@ mod tests {
         );
         assert_eq!(doc.text_content(one(&doc, "title")), "A & B");
         one(&doc, "#after");
+    }
+
+    #[test]
+    fn template_content_is_not_in_the_tree() {
+        let doc = Document::parse("<div id=a>x<template><span id=t>y</span></template>z</div>");
+        assert_eq!(doc.query(None, "#t").expect("ok").len(), 0);
+        assert_eq!(doc.text_content(one(&doc, "#a")), "xz");
+        assert_eq!(doc.query(None, "#a > template").expect("ok").len(), 1);
     }
 
     #[test]
