@@ -1250,3 +1250,89 @@ async fn variation_pages_read_the_shown_offer_and_serve_the_twister_script() {
         .expect("js")
         .contains("history.replaceState"));
 }
+
+/// A job that outlives 90% of its lease is reported `failed` in time, and
+/// the breaker probe it may have held is released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_slower_than_its_lease_is_reported_failed_in_time() {
+    let fake = FakeAmazon::start().expect("fake Amazon");
+    fake.set_product("amazon.com", "B0PWSLOW01", ProductState::priced(1, "Slow"));
+    fake.fail_next("amazon.com", "B0PWSLOW01", Failure::Delay(4_000), 1);
+    let key = Arc::new(Keypair::from_seed(&[12; 32]));
+    let backend =
+        FakeBackend::start(&key.public_b64u(), vec![job(1, "B0PWSLOW01", "amazon.com")]).await;
+    let api = ApiClient::new(&backend.url(), key.clone()).expect("client");
+    let v = Arc::new(Verifier::new(
+        api,
+        Arc::new(fetcher(&fake, |_| {})),
+        key,
+        WorkerConfig {
+            concurrency: 1,
+            lease_ms: 1_000,
+            idle_poll_ms: 50,
+        },
+    ));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let run = tokio::spawn(v.clone().run(stop_rx));
+    let start = Instant::now();
+    wait_for("the result", Duration::from_secs(10), || {
+        !backend.results().is_empty()
+    })
+    .await;
+    let took = start.elapsed();
+    assert_eq!(backend.results()[0].1, json!({"outcome": "failed"}));
+    assert!(
+        took < Duration::from_millis(3_000),
+        "reported after {took:?}"
+    );
+    stop_tx.send(true).expect("stop");
+    run.await.expect("run");
+    assert_eq!(
+        v.fetcher().breaker_state(COM),
+        BreakerState::Closed {
+            failures: 0,
+            captchas: 0
+        }
+    );
+}
+
+/// A half-open probe whose fetch is cancelled frees the probe slot: the
+/// next fetch may probe at once instead of waiting on a probe that will
+/// never report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_probe_frees_the_probe_slot() {
+    let fake = FakeAmazon::start().expect("fake Amazon");
+    fake.set_product(
+        "amazon.com",
+        "B0PWPROBE1",
+        ProductState::priced(4_200, "Probe"),
+    );
+    let f = fetcher(&fake, |c| {
+        c.breaker = BreakerConfig {
+            failure_threshold: 5,
+            captcha_threshold: 1,
+            cooldown_ms: 50,
+        };
+    });
+    let a = asin("B0PWPROBE1");
+    fake.fail_next("amazon.com", "B0PWPROBE1", Failure::Captcha, 1);
+    assert_eq!(f.fetch_product(COM, &a).await, FetchOutcome::Captcha);
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    fake.fail_next("amazon.com", "B0PWPROBE1", Failure::Delay(3_000), 1);
+    let cancelled =
+        tokio::time::timeout(Duration::from_millis(300), f.fetch_product(COM, &a)).await;
+    assert!(cancelled.is_err(), "the slow probe was cancelled");
+    assert_eq!(
+        f.breaker_state(COM),
+        BreakerState::HalfOpen { probing: false }
+    );
+    let page = product(f.fetch_product(COM, &a).await);
+    assert_eq!(page.offers[0].price_minor, Some(4_200));
+    assert_eq!(
+        f.breaker_state(COM),
+        BreakerState::Closed {
+            failures: 0,
+            captchas: 0
+        }
+    );
+}

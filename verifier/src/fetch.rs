@@ -150,6 +150,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Releases an admitted half-open probe that ended without a verdict.
+struct ProbeGuard<'a> {
+    fetcher: &'a Fetcher,
+    m: Marketplace,
+    armed: bool,
+}
+
+impl Drop for ProbeGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.fetcher.abandon(self.m);
+        }
+    }
+}
+
 /// How one attempt ended.
 enum Attempt {
     Done(FetchOutcome),
@@ -325,31 +340,57 @@ impl Fetcher {
     }
 
     async fn attempt(&self, m: Marketplace, asin: &Asin) -> Attempt {
-        if let Admission::Rejected { retry_in_ms } = self.admit(m) {
+        let admission = self.admit(m);
+        if let Admission::Rejected { retry_in_ms } = admission {
             return Attempt::Done(FetchOutcome::BreakerOpen { retry_in_ms });
         }
+        // If this future is dropped mid-way (a job timeout), a half-open
+        // probe must not hold the breaker's only probe slot forever.
+        let mut guard = ProbeGuard {
+            fetcher: self,
+            m,
+            armed: admission == Admission::Probe,
+        };
         self.limiter.acquire(m).await;
         let proxy = match self.pick_proxy().await {
             Ok(p) => p,
-            Err(outcome) => {
-                self.abandon(m);
-                return Attempt::Done(outcome);
-            }
+            Err(outcome) => return Attempt::Done(outcome),
         };
-        let client = &self.clients[proxy.unwrap_or(0)];
+        let client = proxy
+            .and_then(|i| self.clients.get(i))
+            .or_else(|| self.clients.first());
+        let Some(client) = client else {
+            return Attempt::Done(FetchOutcome::Failed("no HTTP client".into()));
+        };
+        let (attempt, verdict) = self.exchange(client, m, asin).await;
+        guard.armed = false;
+        self.record(m, proxy, verdict);
+        attempt
+    }
+
+    /// One request (following same-store redirects) and its classification.
+    async fn exchange(
+        &self,
+        client: &reqwest::Client,
+        m: Marketplace,
+        asin: &Asin,
+    ) -> (Attempt, Verdict) {
+        let retry = |reason: String, retry_after_ms: Option<u64>| {
+            (
+                Attempt::Retry {
+                    reason,
+                    retry_after_ms,
+                },
+                Verdict::Failure,
+            )
+        };
         let store_url = Self::store_url(m, asin);
         let mut path = format!("/dp/{}", asin.as_str());
         let mut redirects = 0;
         let (status, headers, body) = loop {
             let resp = match self.send(client, m, &path).await {
                 Ok(r) => r,
-                Err(e) => {
-                    self.record(m, proxy, Verdict::Failure);
-                    return Attempt::Retry {
-                        reason: describe(&e),
-                        retry_after_ms: None,
-                    };
-                }
+                Err(e) => return retry(describe(&e), None),
             };
             self.take_cookies(m, resp.headers());
             let status = resp.status();
@@ -368,65 +409,46 @@ impl Fetcher {
             let headers = resp.headers().clone();
             match read_body(resp).await {
                 Ok(body) => break (status.as_u16(), headers, body),
-                Err(reason) => {
-                    self.record(m, proxy, Verdict::Failure);
-                    return Attempt::Retry {
-                        reason,
-                        retry_after_ms: None,
-                    };
-                }
+                Err(reason) => return retry(reason, None),
             }
         };
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let done = |outcome, verdict| (Attempt::Done(outcome), verdict);
         match captcha::detect(status, header, &body) {
-            Some(Refusal::Captcha) => {
-                self.record(m, proxy, Verdict::Captcha);
-                return Attempt::Done(FetchOutcome::Captcha);
-            }
-            Some(Refusal::Blocked) => {
-                self.record(m, proxy, Verdict::Captcha);
-                return Attempt::Done(FetchOutcome::Blocked);
-            }
+            Some(Refusal::Captcha) => return done(FetchOutcome::Captcha, Verdict::Captcha),
+            Some(Refusal::Blocked) => return done(FetchOutcome::Blocked, Verdict::Captcha),
             None => {}
         }
         match status {
             200..=299 => {}
-            404 | 410 => {
-                self.record(m, proxy, Verdict::Success);
-                return Attempt::Done(FetchOutcome::NotFound);
-            }
+            404 | 410 => return done(FetchOutcome::NotFound, Verdict::Success),
             429 | 500 | 502 | 503 | 504 => {
-                self.record(m, proxy, Verdict::Failure);
-                return Attempt::Retry {
-                    reason: format!("status {status}"),
-                    retry_after_ms: header("retry-after").and_then(parse_retry_after_ms),
-                };
+                return retry(
+                    format!("status {status}"),
+                    header("retry-after").and_then(parse_retry_after_ms),
+                )
             }
             _ => {
-                self.record(m, proxy, Verdict::Failure);
-                return Attempt::Done(FetchOutcome::Failed(format!("status {status}")));
+                return done(
+                    FetchOutcome::Failed(format!("status {status}")),
+                    Verdict::Failure,
+                )
             }
         }
         let extraction = self.extractor.extract(&body, &store_url);
         match extraction.page {
-            PageKind::Captcha => {
-                self.record(m, proxy, Verdict::Captcha);
-                Attempt::Done(FetchOutcome::Captcha)
-            }
-            PageKind::NotFound => {
-                self.record(m, proxy, Verdict::Success);
-                Attempt::Done(FetchOutcome::NotFound)
-            }
-            PageKind::Product => {
-                self.record(m, proxy, Verdict::Success);
-                Attempt::Done(FetchOutcome::Product(Box::new(extraction)))
-            }
+            PageKind::Captcha => done(FetchOutcome::Captcha, Verdict::Captcha),
+            PageKind::NotFound => done(FetchOutcome::NotFound, Verdict::Success),
+            PageKind::Product => done(
+                FetchOutcome::Product(Box::new(extraction)),
+                Verdict::Success,
+            ),
             // The store answered, so the breaker sees a success; a page we
             // cannot read is a layout problem, not a reason to back off.
-            PageKind::Unknown => {
-                self.record(m, proxy, Verdict::Success);
-                Attempt::Done(FetchOutcome::Failed("unrecognised page".into()))
-            }
+            PageKind::Unknown => done(
+                FetchOutcome::Failed("unrecognised page".into()),
+                Verdict::Success,
+            ),
         }
     }
 

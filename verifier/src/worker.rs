@@ -13,6 +13,8 @@
 //!   "This product has no used offer" is an answer.
 //! - If posting a result fails, it is logged and dropped: the lease
 //!   expires and the backend hands the job out again.
+//! - A job still running at 90% of its lease is abandoned and reported
+//!   `failed` while the lease still holds.
 
 use crate::api::{ApiClient, ApiError, Job, JobOutcome};
 use crate::clock::unix_ms;
@@ -168,7 +170,17 @@ impl Verifier {
                         };
                         let this = self.clone();
                         tasks.spawn(async move {
-                            let outcome = this.verify(&job).await;
+                            // A result after the lease has expired may be
+                            // refused (the job is someone else's by then):
+                            // give up at 90% of the lease.
+                            let budget = Duration::from_millis(this.config.lease_ms / 10 * 9);
+                            let outcome = match tokio::time::timeout(budget, this.verify(&job)).await {
+                                Ok(outcome) => outcome,
+                                Err(_) => {
+                                    tracing::warn!(job = %job.id, "job ran out of its lease; reporting failed");
+                                    JobOutcome::Failed
+                                }
+                            };
                             let posted = this.api.post_result(&job.id, &outcome).await;
                             if let Err(e) = &posted {
                                 tracing::warn!(job = %job.id, error = %e, "posting the result failed; the lease will expire");
