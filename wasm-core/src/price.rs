@@ -53,10 +53,12 @@
 //!   price: we never pick the first one. The same price repeated (Amazon
 //!   renders an off-screen copy next to the visible one) counts once.
 //! - Bare numbers (no currency marker anywhere in the text) count only
-//!   when a marketplace gives the currency and the number has exactly the
-//!   currency's decimals (`12,99` on amazon.de). A bare integer is never a
-//!   price: `Only 4 left in stock`, `Total Points: 400` (so a bare JPY
-//!   amount is not either; structured numbers go through [`parse_decimal`]).
+//!   when a marketplace gives the currency and the number looks like a
+//!   price: it has exactly the currency's decimals (`Preis 12,99` on
+//!   amazon.de), or it is the whole text and has a separator (`1.234` on
+//!   amazon.de is 1234 EUR, `32,970` on amazon.co.jp is 32970 JPY). A plain
+//!   integer without separator is never a price: `Only 4 left in stock`,
+//!   `400` (Amazon points); structured numbers go through [`parse_decimal`].
 //! - Negative amounts (`-$5.00`), more than [`MAX_DIGITS`] digits, malformed
 //!   numbers next to a currency marker, and texts longer than
 //!   [`MAX_TEXT_CHARS`] are no price.
@@ -846,9 +848,11 @@ fn find_prices(chars: &[char], marketplace: Option<Marketplace>) -> Result<Vec<F
                 });
             }
             None if !any_attached => {
-                // Bare number: only with a marketplace, only price-shaped
-                // (exactly the currency's decimals). An integer alone is a
-                // count, points, a rating total ("Total Points: 400").
+                // Bare number: only with a marketplace, only price-shaped:
+                // exactly the currency's decimals ("Preis 12,99"), or the
+                // whole text is one number with a separator ("1.234" on
+                // amazon.de). A plain integer is a count, points or a
+                // rating total ("Total Points: 400", "400").
                 let Some(m) = marketplace else { continue };
                 let currency = m.currency();
                 let exp = currency.exponent();
@@ -858,7 +862,10 @@ fn find_prices(chars: &[char], marketplace: Option<Marketplace>) -> Result<Vec<F
                         .groups
                         .last()
                         .is_some_and(|(_, d)| d.len() == usize::from(exp));
-                if !has_exact_decimals {
+                let whole_text = num.groups.len() > 1
+                    && chars[..*start].iter().all(|c| *c == ' ')
+                    && chars[num.end..].iter().all(|c| *c == ' ');
+                if !(has_exact_decimals || whole_text) {
                     continue;
                 }
                 if *start > 0 && chars[*start - 1] == '-' {

@@ -337,7 +337,12 @@ fn marketplace_resolves_ambiguity() {
     check("1,234 €", "amazon.de", "none");
     check("$1,234", "amazon.com", "USD 1234.00");
     check("$1.234", "amazon.com", "none");
-    check("1.234", "amazon.de", "none"); // bare integer: no price
+    check("1.234", "amazon.de", "EUR 1234.00");
+    check("1,234", "amazon.de", "none");
+    check("1,234", "amazon.com", "USD 1234.00");
+    check("1.234", "amazon.com", "none");
+    check("32,970", "amazon.co.jp", "JPY 32970");
+    check("Total: 1.234", "amazon.de", "none");
     check("€1.234", "", "none");
     check("£1,234", "", "GBP 1234.00");
     check("¥1.598", "", "JPY 1598");
@@ -354,6 +359,7 @@ fn marketplace_resolves_ambiguity() {
     check("Preis 12,99", "amazon.de", "EUR 12.99");
     check("32970", "amazon.co.jp", "none");
     check("Total Points: 400", "amazon.co.jp", "none");
+    check("400", "amazon.co.jp", "none");
     check("1299", "amazon.com", "none");
     check("12,99", "", "none");
     check("Only 4 left", "amazon.de", "none");
