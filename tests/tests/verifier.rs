@@ -765,17 +765,14 @@ async fn the_job_loop_works_the_queue_within_rate_and_concurrency_limits() {
             idle_poll_ms: 50,
         },
     ));
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let run = tokio::spawn(v.run(stop_rx));
+    let running = verifier::worker::RunningVerifier::spawn(v);
     wait_for("13 results", Duration::from_secs(20), || {
         backend.results().len() == 13
     })
     .await;
-    stop_tx.send(true).expect("stop");
-    let stats = tokio::time::timeout(Duration::from_secs(5), run)
+    let stats = tokio::time::timeout(Duration::from_secs(5), running.stop())
         .await
-        .expect("stops promptly")
-        .expect("task");
+        .expect("stops promptly");
     assert_eq!(stats.leased, 13);
     assert_eq!(stats.posted, 13);
     assert_eq!(stats.post_errors, 0);
@@ -1335,4 +1332,48 @@ async fn a_cancelled_probe_frees_the_probe_slot() {
             captchas: 0
         }
     );
+}
+
+/// With `concurrency: 2` and every page taking 400 ms, a third request
+/// only starts once one of the two in flight has finished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_job_loop_never_exceeds_its_concurrency() {
+    let fake = FakeAmazon::start().expect("fake Amazon");
+    let mut jobs = Vec::new();
+    for i in 0..6u64 {
+        let a = format!("B0PWCONC{i:02}");
+        fake.set_product("amazon.com", &a, ProductState::priced(10 + i, "Slow"));
+        fake.fail_next("amazon.com", &a, Failure::Delay(400), 1);
+        jobs.push(job(i, &a, "amazon.com"));
+    }
+    let key = Arc::new(Keypair::from_seed(&[13; 32]));
+    let backend = FakeBackend::start(&key.public_b64u(), jobs).await;
+    let api = ApiClient::new(&backend.url(), key.clone()).expect("client");
+    let v = Arc::new(Verifier::new(
+        api,
+        Arc::new(fetcher(&fake, |_| {})),
+        key,
+        WorkerConfig {
+            concurrency: 2,
+            lease_ms: 60_000,
+            idle_poll_ms: 50,
+        },
+    ));
+    let running = verifier::worker::RunningVerifier::spawn(v);
+    wait_for("6 results", Duration::from_secs(20), || {
+        backend.results().len() == 6
+    })
+    .await;
+    let stats = running.stop().await;
+    assert_eq!((stats.leased, stats.posted), (6, 6));
+    let mut at: Vec<Instant> = fake.requests().iter().map(|r| r.at).collect();
+    at.sort();
+    assert_eq!(at.len(), 6);
+    for w in at.windows(3) {
+        let gap = w[2].duration_since(w[0]);
+        assert!(
+            gap >= Duration::from_millis(380),
+            "3 requests within {gap:?}"
+        );
+    }
 }

@@ -219,6 +219,31 @@ impl Verifier {
     }
 }
 
+/// A verifier running on the current tokio runtime (e.g. the one embedded
+/// in `pricewatch serve`).
+#[derive(Debug)]
+pub struct RunningVerifier {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<RunStats>,
+}
+
+impl RunningVerifier {
+    /// Starts `verifier`'s job loop as a task.
+    pub fn spawn(verifier: Arc<Verifier>) -> RunningVerifier {
+        let (stop, rx) = watch::channel(false);
+        RunningVerifier {
+            stop,
+            task: tokio::spawn(verifier.run(rx)),
+        }
+    }
+
+    /// Stops leasing, waits for the jobs in hand, returns the counters.
+    pub async fn stop(self) -> RunStats {
+        let _ = self.stop.send(true);
+        self.task.await.unwrap_or_default()
+    }
+}
+
 fn count(stats: &mut RunStats, done: Result<Result<(), ApiError>, tokio::task::JoinError>) {
     match done {
         Ok(Ok(())) => stats.posted += 1,
