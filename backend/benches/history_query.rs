@@ -1,0 +1,131 @@
+//! History query latency: one product with 5 years of hourly observations
+//! and realistic price changes (a change every ~3 days on average, deals
+//! that revert, short out-of-stock spells); 16 concurrent clients ask
+//! `GET /v1/products/amazon.com/{asin}/history?range=1y&granularity=day`
+//! through the real router (no TCP). Prints p50/p99/max per storage.
+//!
+//! `cargo bench -p backend --bench history_query`
+
+mod common;
+
+use axum::body::Body;
+use axum::http::Request;
+use backend::http::{app, ApiConfig, AppState, Clock};
+use common::*;
+use std::sync::Arc;
+use std::time::Instant;
+use tower::ServiceExt;
+use wasm_core::types::Availability;
+
+const HOUR: i64 = 3_600_000;
+const YEARS: i64 = 5;
+const CLIENTS: usize = 16;
+const QUERIES_PER_CLIENT: usize = 150;
+const ASIN: &str = "B0BENCH001";
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let (stores, _dir) = storages("history").await;
+    let n_obs = YEARS * 365 * 24;
+    let end: i64 = 1_763_800_000_000;
+    let start = end - n_obs * HOUR;
+    println!("history query bench: {n_obs} hourly observations over {YEARS} years, {CLIENTS} clients x {QUERIES_PER_CLIENT} queries of range=1y&granularity=day");
+    for (label, store) in stores {
+        let key_id = key(store.as_ref(), 1).await;
+        let mut rng = Mix(42);
+        let base = 4999i64;
+        let mut price = base;
+        let mut out_of_stock = 0;
+        let mut batch = Vec::with_capacity(1000);
+        let t_load = Instant::now();
+        for i in 0..n_obs {
+            // ~1 change per 72 h: a deal (10-40% off) or back to the base.
+            if rng.below(72) == 0 {
+                price = if price != base || rng.below(3) == 0 {
+                    base + (rng.below(5) as i64 - 2) * 100
+                } else {
+                    base * (60 + rng.below(31) as i64) / 100
+                };
+            }
+            if out_of_stock == 0 && rng.below(500) == 0 {
+                out_of_stock = 1 + rng.below(24) as i64;
+            }
+            let (p, a) = if out_of_stock > 0 {
+                out_of_stock -= 1;
+                (None, Availability::OutOfStock)
+            } else {
+                (Some(price), Availability::InStock)
+            };
+            batch.push(report(key_id, i as u64, ASIN, start + i * HOUR, p, a));
+            if batch.len() == 1000 {
+                store.ingest(&batch, end).await.expect("ingest");
+                batch.clear();
+            }
+        }
+        if !batch.is_empty() {
+            store.ingest(&batch, end).await.expect("ingest");
+        }
+        let stats = store.storage_stats().await.expect("stats");
+        println!(
+            "[{label}] loaded {} observations into {} runs in {:.1}s",
+            stats.observations,
+            stats.history_rows,
+            t_load.elapsed().as_secs_f64()
+        );
+        let clock: Clock = Arc::new(move || end + HOUR);
+        let state = AppState::new(store.clone(), ApiConfig::default(), clock)
+            .await
+            .expect("state");
+        let router = app(state);
+        let uri = format!("/v1/products/amazon.com/{ASIN}/history?range=1y&granularity=day");
+        // Warm-up and a sanity check of the answer.
+        let resp = router
+            .clone()
+            .oneshot(Request::get(&uri).body(Body::empty()).expect("req"))
+            .await
+            .expect("resp");
+        assert_eq!(resp.status(), 200);
+        let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        let points = v["points"].as_array().map(Vec::len).unwrap_or(0);
+        assert!(points > 300, "a year of days: {points}");
+        let t_all = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..CLIENTS {
+            let (router, uri) = (router.clone(), uri.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::with_capacity(QUERIES_PER_CLIENT);
+                for _ in 0..QUERIES_PER_CLIENT {
+                    let t = Instant::now();
+                    let resp = router
+                        .clone()
+                        .oneshot(Request::get(&uri).body(Body::empty()).expect("req"))
+                        .await
+                        .expect("resp");
+                    let ok = resp.status() == 200;
+                    let _ = axum::body::to_bytes(resp.into_body(), usize::MAX).await;
+                    assert!(ok);
+                    lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+                lat
+            }));
+        }
+        let mut lat = Vec::new();
+        for t in tasks {
+            lat.extend(t.await.expect("client"));
+        }
+        let wall = t_all.elapsed().as_secs_f64();
+        lat.sort_by(f64::total_cmp);
+        println!(
+            "[{label}] history?range=1y&granularity=day ({points} points): {} queries, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {:.0} queries/s",
+            lat.len(),
+            percentile(&lat, 0.5),
+            percentile(&lat, 0.99),
+            lat.last().copied().unwrap_or(0.0),
+            lat.len() as f64 / wall
+        );
+        store.close().await;
+    }
+}
