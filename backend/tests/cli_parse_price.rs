@@ -44,7 +44,21 @@ fn one_argument() {
     );
     // Key order is part of the format.
     let text = String::from_utf8(out.stdout).expect("utf-8");
-    assert!(text.starts_with("{\"input\":"), "{text}");
+    assert_eq!(
+        text,
+        "{\"input\":\"1.234,56 €\",\"amount\":\"1234.56\",\"minor\":123456,\"currency\":\"EUR\"}\n"
+    );
+    // The marketplace settles the ambiguous "1.234".
+    let out = pricewatch(
+        &["parse-price", "--marketplace", "amazon.de", "1.234"],
+        None,
+    );
+    assert_eq!(json_lines(&out)[0]["minor"], 123400);
+    let out = pricewatch(
+        &["parse-price", "--marketplace", "amazon.com", "1.234"],
+        None,
+    );
+    assert_eq!(json_lines(&out)[0]["minor"], serde_json::Value::Null);
 }
 
 #[test]
