@@ -129,8 +129,8 @@ impl ProductState {
 pub enum Failure {
     /// Amazon's robot check ("Type the characters you see"), status 200.
     Captcha,
-    /// This status with a short error page (503 also gets `Retry-After: 1`
-    /// when the code is 503 and `retry_after` is set).
+    /// This status with a short error page, plus `Retry-After` when
+    /// [`FakeAmazon::set_retry_after`] asked for one.
     Status(u16),
     /// Wait this many milliseconds, then answer normally.
     Delay(u64),
@@ -867,7 +867,7 @@ pub fn robot_check_page(m: Marketplace, path: &str) -> String {
 <p class="a-last">Sorry, we just need to make sure you're not a robot. For best results, please make sure your browser is accepting cookies.</p>
 <form method="get" action="/errors/validateCaptcha" name="">
 <input type=hidden name="amzn" value="pwtest"><input type=hidden name="amzn-r" value="{path}">
-<img src="https://images-na.ssl-images-amazon.com/captcha/pwtest/Captcha_test.jpg">
+<img src="/captcha/pwtest/Captcha_test.jpg" alt="captcha">
 <input autocomplete="off" placeholder="Type characters" id="captchacharacters" name="field-keywords" type="text">
 <button type="submit">Continue shopping</button>
 </form></div></body></html>
