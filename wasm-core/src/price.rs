@@ -305,8 +305,10 @@ fn scan_number(chars: &[char], start: usize) -> RawNumber {
                 i = j;
             }
             Some(' ' | '.' | ',') => {
-                // A space before exactly three digits: grouping.
-                if c == Some(' ') {
+                // A space before exactly three digits: grouping, unless
+                // the number already has another separator ("$12.99 100").
+                let only_spaces = num.groups[1..].iter().all(|(s, _)| *s == Some(Sep::Space));
+                if c == Some(' ') && only_spaces {
                     let (d, j) = digit_run(chars, i + 1);
                     if d.len() == 3 {
                         num.groups.push((Some(Sep::Space), d));

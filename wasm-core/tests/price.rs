@@ -367,6 +367,8 @@ fn marketplace_resolves_ambiguity() {
     check("1 234,56 €", "amazon.de", "none");
     check("Pack of 3 129,99 €", "amazon.de", "none");
     check("Pack of 3: 129,99 €", "amazon.de", "EUR 129.99");
+    check("$12.99 100 left", "amazon.com", "USD 12.99");
+    check("1 234,56 zł 100 szt.", "amazon.pl", "PLN 1234.56");
 }
 
 #[test]
