@@ -45,8 +45,9 @@ const MAX_REDIRECTS: usize = 3;
 /// on the job.
 const MAX_PROXY_WAIT_MS: u64 = 30_000;
 
-/// Fetcher settings.
-#[derive(Debug, Clone)]
+/// Fetcher settings. `Debug` leaves out the proxy URLs (they may carry
+/// credentials) and the certificates.
+#[derive(Clone)]
 pub struct FetcherConfig {
     /// Base-URL overrides per marketplace (no trailing slash).
     pub bases: HashMap<Marketplace, String>,
@@ -66,6 +67,25 @@ pub struct FetcherConfig {
     pub request_timeout_ms: u64,
     /// `User-Agent` header.
     pub user_agent: String,
+}
+
+impl fmt::Debug for FetcherConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FetcherConfig")
+            .field("bases", &self.bases)
+            .field(
+                "proxies",
+                &format_args!("[{} redacted]", self.proxies.len()),
+            )
+            .field("rates", &self.rates)
+            .field("backoff", &self.backoff)
+            .field("breaker", &self.breaker)
+            .field("proxy_pool", &self.proxy_pool)
+            .field("root_certs", &self.root_certs_pem.len())
+            .field("request_timeout_ms", &self.request_timeout_ms)
+            .field("user_agent", &self.user_agent)
+            .finish()
+    }
 }
 
 impl Default for FetcherConfig {
@@ -200,10 +220,12 @@ impl Fetcher {
                 b = b.add_root_certificate(c.clone());
             }
             b = match proxy {
-                Some(url) => b
-                    .proxy(reqwest::Proxy::all(url).map_err(|e| {
-                        FetcherError::Config(format!("invalid proxy {url:?}: {e}"))
-                    })?),
+                Some(url) => b.proxy(reqwest::Proxy::all(url).map_err(|e| {
+                    FetcherError::Config(format!(
+                        "invalid proxy {:?}: {e}",
+                        crate::proxy::redact(url)
+                    ))
+                })?),
                 None => b.no_proxy(),
             };
             Ok(b.build()?)
@@ -591,6 +613,17 @@ mod tests {
         }
         assert!(accept_language(Marketplace::AMAZON_DE).starts_with("de-DE"));
         assert!(accept_language(Marketplace::AMAZON_CO_JP).starts_with("ja-JP"));
+    }
+
+    #[test]
+    fn debug_output_hides_proxy_credentials() {
+        let config = FetcherConfig {
+            proxies: vec!["http://user:secret@proxy.example:8080".into()],
+            ..FetcherConfig::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("[1 redacted]"), "{shown}");
     }
 
     #[test]

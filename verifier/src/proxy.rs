@@ -35,8 +35,8 @@ pub const INITIAL_SCORE: u32 = 50;
 /// Highest score.
 pub const MAX_SCORE: u32 = 100;
 
-/// One proxy's health.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One proxy's health. `Debug` shows the URL without credentials.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ProxyHealth {
     /// The proxy URL (`http://user:pass@host:port`, `socks5://...`).
     pub url: String,
@@ -48,6 +48,31 @@ pub struct ProxyHealth {
     pub cooldown_until_ms: u64,
     /// Never chosen again.
     pub retired: bool,
+}
+
+impl std::fmt::Debug for ProxyHealth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyHealth")
+            .field("url", &redact(&self.url))
+            .field("score", &self.score)
+            .field("blocks", &self.blocks)
+            .field("cooldown_until_ms", &self.cooldown_until_ms)
+            .field("retired", &self.retired)
+            .finish()
+    }
+}
+
+/// A proxy URL without its `user:password@` part, for logs.
+pub fn redact(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let sep = if scheme.is_empty() { "" } else { "://" };
+            format!("{scheme}{sep}***@{}", &rest[at + 1..])
+        }
+        None => url.to_string(),
+    }
 }
 
 /// How a request through a proxy went.
@@ -189,6 +214,22 @@ mod tests {
             c[pool.choose(now, &mut rng).expect("a proxy")] += 1;
         }
         c
+    }
+
+    #[test]
+    fn credentials_never_show() {
+        assert_eq!(redact("http://user:pw@proxy:8080"), "http://***@proxy:8080");
+        assert_eq!(
+            redact("socks5://a@b@host:1080/x"),
+            "socks5://***@host:1080/x"
+        );
+        assert_eq!(redact("http://proxy:8080"), "http://proxy:8080");
+        assert_eq!(redact("user:pw@proxy:8080"), "***@proxy:8080");
+        let p = ProxyPool::new(
+            ["http://u:secret@p:1".to_string()],
+            ProxyPoolConfig::default(),
+        );
+        assert!(!format!("{p:?}").contains("secret"));
     }
 
     #[test]
