@@ -110,6 +110,9 @@ pub enum ApiError {
         /// `error.message`, or the start of the body.
         message: String,
     },
+    /// The backend URL is not an `http(s)://` URL.
+    #[error("invalid backend URL {0:?}: expected http://host[:port] or https://...")]
+    InvalidBase(String),
     /// The body is not what `API.md` says.
     #[error("backend answered an unexpected body: {0}")]
     Body(String),
@@ -151,12 +154,17 @@ struct ErrorDetail {
 impl ApiClient {
     /// A client of the backend at `base` (`http://127.0.0.1:8787`).
     pub fn new(base: &str, key: std::sync::Arc<Keypair>) -> Result<ApiClient, ApiError> {
+        let base = base.trim_end_matches('/');
+        match reqwest::Url::parse(base) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            _ => return Err(ApiError::InvalidBase(base.to_string())),
+        }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .user_agent(concat!("pricewatch-verifier/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(ApiClient {
-            base: base.trim_end_matches('/').to_string(),
+            base: base.to_string(),
             http,
             key,
         })
@@ -260,6 +268,22 @@ mod tests {
         assert_eq!(JobOutcome::NotFound.as_str(), "not_found");
         assert_eq!(JobOutcome::Blocked.as_str(), "blocked");
         assert_eq!(JobOutcome::Failed.as_str(), "failed");
+    }
+
+    #[test]
+    fn backend_urls_are_checked() {
+        let key = std::sync::Arc::new(Keypair::from_seed(&[1; 32]));
+        assert!(ApiClient::new("http://127.0.0.1:8787/", key.clone()).is_ok());
+        assert!(ApiClient::new("https://prices.example.org", key.clone()).is_ok());
+        for bad in ["", "127.0.0.1:8787", "ftp://x", "http://", "not a url"] {
+            assert!(
+                matches!(
+                    ApiClient::new(bad, key.clone()),
+                    Err(ApiError::InvalidBase(_))
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
