@@ -38,7 +38,7 @@ pub const MAX_SCORE: u32 = 100;
 /// One proxy's health. `Debug` shows the URL without credentials.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ProxyHealth {
-    /// The proxy URL (`http://user:pass@host:port`, `socks5://...`).
+    /// The proxy URL (`http://user:pass@host:port` or `https://...`; SOCKS needs reqwest's `socks` feature, not enabled).
     pub url: String,
     /// Health score, `1..=100`.
     pub score: u32,

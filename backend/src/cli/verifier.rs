@@ -40,7 +40,7 @@ pub struct VerifierArgs {
     /// Send a marketplace's requests to another origin, keeping its Host header.
     #[arg(long = "marketplace-base", value_name = "MARKETPLACE=URL")]
     pub marketplace_base: Vec<String>,
-    /// An outgoing proxy (repeatable; http://, https:// or socks5://).
+    /// An outgoing proxy (repeatable; http://[user:pass@]host:port or https://...).
     #[arg(long = "proxy", value_name = "URL")]
     pub proxy: Vec<String>,
     /// Jobs worked at once.
