@@ -8,6 +8,7 @@ use proptest::prelude::*;
 use wasm_core::marketplace::Marketplace;
 use wasm_core::price::{
     amount_string, classify_price, format_price, parse_decimal, parse_parts, parse_price, Price,
+    PriceLabel, PriceText,
 };
 
 fn marketplace() -> impl Strategy<Value = Marketplace> {
@@ -19,6 +20,21 @@ fn marketplace() -> impl Strategy<Value = Marketplace> {
 fn amount() -> impl Strategy<Value = u64> {
     prop_oneof![0u64..1_000, 0u64..1_000_000, 0u64..1_000_000_000_000]
 }
+
+const LABELS: &[(&str, PriceLabel)] = &[
+    ("List Price:", PriceLabel::ListPrice),
+    ("RRP:", PriceLabel::ListPrice),
+    ("UVP:", PriceLabel::ListPrice),
+    ("Prix conseillé :", PriceLabel::ListPrice),
+    ("Was:", PriceLabel::Was),
+    ("De:", PriceLabel::Was),
+    ("Statt:", PriceLabel::Was),
+    ("You Save:", PriceLabel::Savings),
+    ("Sie sparen:", PriceLabel::Savings),
+    ("Você economiza:", PriceLabel::Savings),
+    ("Join Prime to buy this item at", PriceLabel::Other),
+    ("Subscribe & Save:", PriceLabel::Other),
+];
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
@@ -33,6 +49,32 @@ proptest! {
         prop_assert_eq!(parse_price(&plain, Some(m)), Some(want), "{:?} on {}", plain, m);
         let sentence = format!("Price:\n  {shown}\n  & FREE Returns");
         prop_assert_eq!(parse_price(&sentence, Some(m)), Some(want), "{:?} on {}", sentence, m);
+    }
+
+    #[test]
+    fn labelled_ranges_and_unit_prices_are_never_the_price(
+        m in marketplace(),
+        a in amount(),
+        b in amount(),
+        label in 0usize..LABELS.len(),
+    ) {
+        let price = |minor| Price { minor, currency: m.currency() };
+        let (words, kind) = LABELS[label];
+        let text = format!("{words} {}", format_price(a, m));
+        prop_assert_eq!(classify_price(&text, Some(m)), PriceText::Labelled(kind, price(a)), "{:?}", text);
+        prop_assert_eq!(parse_price(&text, Some(m)), None);
+
+        let text = format!("({} / kg)", format_price(a, m));
+        prop_assert_eq!(classify_price(&text, Some(m)), PriceText::UnitPrice(price(a)), "{:?}", text);
+
+        let text = format!("{} - {}", format_price(a, m), format_price(b, m));
+        let want = if a == b { PriceText::Single(price(a)) } else { PriceText::Range(price(a), price(b)) };
+        prop_assert_eq!(classify_price(&text, Some(m)), want, "{:?}", text);
+
+        // Two different unlabelled prices: no price, never the first one.
+        let text = format!("{} {}", format_price(a, m), format_price(b, m));
+        let want = if a == b { Some(price(a)) } else { None };
+        prop_assert_eq!(parse_price(&text, Some(m)), want, "{:?}", text);
     }
 
     #[test]
