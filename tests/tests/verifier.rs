@@ -1377,3 +1377,47 @@ async fn the_job_loop_never_exceeds_its_concurrency() {
         );
     }
 }
+
+/// A dead proxy (nothing listening) costs a retry, loses score, and the
+/// fetch still succeeds through the healthy one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_proxy_loses_score_and_traffic_moves_to_the_healthy_one() {
+    let fake = FakeAmazon::start().expect("fake Amazon");
+    fake.set_product(
+        "amazon.com",
+        "B0PWPROXY1",
+        ProductState::priced(555, "Proxied"),
+    );
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}", l.local_addr().expect("addr"))
+        // dropped: nothing listens there any more
+    };
+    let (alive, tunnels) = connect_proxy().await;
+    let f = fetcher(&fake, |c| {
+        c.proxies = vec![dead, alive];
+        c.backoff = Backoff {
+            base_ms: 5,
+            cap_ms: 20,
+            max_retries: 8,
+        };
+        c.breaker.failure_threshold = 100;
+    });
+    for _ in 0..10 {
+        let page = product(f.fetch_product(COM, &asin("B0PWPROXY1")).await);
+        assert_eq!(page.offers[0].price_minor, Some(555));
+    }
+    let health = f.proxy_health();
+    assert!(
+        health[0].score < 50,
+        "the dead proxy lost score: {health:?}"
+    );
+    assert!(health[1].score > 50, "the healthy one gained: {health:?}");
+    assert!(!health[0].retired, "failures alone do not retire");
+    assert!(tunnels.load(Ordering::SeqCst) >= 1);
+    assert_eq!(
+        fake.requests().len(),
+        10,
+        "one page per fetch reached the store"
+    );
+}
