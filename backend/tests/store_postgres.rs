@@ -395,6 +395,33 @@ async fn partitions_are_created_ahead_and_filled_from_default() {
                 .expect("again"),
             0
         );
+        // A late observation from a year without a partition lands in the
+        // default partition; the next maintenance gives it its own.
+        let late = 1_552_651_200_000; // 2019-03-15T12:00:00Z
+        let out = store
+            .ingest(&[report(key, 9, "B00PARTIT1", late, 700)], future - 2 * day)
+            .await
+            .expect("ingest");
+        assert_eq!(out, vec![IngestOutcome::Stored]);
+        assert_eq!(
+            count(pool, "SELECT count(*) FROM history_runs_default").await,
+            1
+        );
+        assert_eq!(
+            store
+                .ensure_partitions(future - 2 * day)
+                .await
+                .expect("adopt"),
+            1
+        );
+        assert_eq!(
+            count(pool, "SELECT count(*) FROM history_runs_default").await,
+            0
+        );
+        assert_eq!(
+            count(pool, "SELECT count(*) FROM history_runs_y2019").await,
+            1
+        );
         // A day later another report; then a purge with the cut after the
         // first day drops that day's partition whole.
         let out = store
@@ -409,7 +436,7 @@ async fn partitions_are_created_ahead_and_filled_from_default() {
             .purge(future - day - day / 2, future - day)
             .await
             .expect("purge");
-        assert_eq!(stats.reports, 2);
+        assert_eq!(stats.reports, 3);
         assert_eq!(
             count(
                 pool,
@@ -422,7 +449,7 @@ async fn partitions_are_created_ahead_and_filled_from_default() {
         assert_eq!(count(pool, "SELECT count(*) FROM reports").await, 1);
         assert_eq!(count(pool, "SELECT count(*) FROM report_nonces").await, 1);
         // History is never purged.
-        assert_eq!(store.storage_stats().await.expect("stats").observations, 3);
+        assert_eq!(store.storage_stats().await.expect("stats").observations, 4);
         store.close().await;
     }
 }

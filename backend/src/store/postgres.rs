@@ -29,8 +29,9 @@
 //! * **Partitions** are created ahead at start-up and by every
 //!   [`Storage::purge`] (the periodic maintenance hook) through the SQL
 //!   function `pricewatch_ensure_partitions(now)`; rows that arrive before
-//!   their partition exists land in the default partition and are moved
-//!   when it is created.
+//!   their partition exists (or from a year without one: late
+//!   observations, imports) land in the default partition, and the next
+//!   maintenance run gives them a partition of their own.
 //! * Runtime queries only (`sqlx::query`), no compile-time macros.
 
 use super::{
@@ -91,14 +92,16 @@ impl PostgresStore {
                 one_line(&e.to_string())
             ))
         })?;
+        let (host, port) = (opts.get_host().to_string(), opts.get_port());
         // One direct connection first: an unreachable server or a refused
         // login fails at once with its real cause (the pool would retry
         // until its acquire timeout and report only the timeout). It runs
         // the migrations.
         let mut conn = PgConnection::connect_with(&opts).await.map_err(|e| {
             StoreError::Database(format!(
-                "cannot connect to {}: {}",
-                redact_url(url),
+                "cannot connect to PostgreSQL at {}:{}: {}",
+                host,
+                port,
                 one_line(&e.to_string())
             ))
         })?;
@@ -117,8 +120,7 @@ impl PostgresStore {
             .await
             .map_err(|e| {
                 StoreError::Database(format!(
-                    "cannot connect to {}: {}",
-                    redact_url(url),
+                    "cannot connect to PostgreSQL at {host}:{port}: {}",
                     one_line(&e.to_string())
                 ))
             })?;
@@ -273,32 +275,12 @@ async fn product_for(
     Ok(p)
 }
 
-/// The run with the greatest `first_seen <= t` and the one with the
-/// smallest `first_seen > t`. Both halves are ordered index scans over the
-/// partitions (ordered Append), so `LIMIT 1` stops in the nearest
-/// partition that has a row of the series.
-async fn neighbours(
-    conn: &mut PgConnection,
-    product: ProductId,
-    cond: i16,
-    t: i64,
-) -> Result<(Option<Run>, Option<Run>), sqlx::Error> {
-    let rows = sqlx::query(
-        "(SELECT 0 AS side, first_seen, last_seen, price_minor, availability, n \
-            FROM history_runs WHERE product_id = $1 AND condition = $2 AND first_seen <= $3 \
-            ORDER BY first_seen DESC LIMIT 1) \
-         UNION ALL \
-         (SELECT 1 AS side, first_seen, last_seen, price_minor, availability, n \
-            FROM history_runs WHERE product_id = $1 AND condition = $2 AND first_seen > $3 \
-            ORDER BY first_seen ASC LIMIT 1)",
-    )
-    .bind(product)
-    .bind(cond)
-    .bind(t)
-    .fetch_all(&mut *conn)
-    .await?;
+/// Splits the rows of the neighbour lookup (column `side`: 0 = the run with
+/// the greatest `first_seen <= t`, 1 = the one with the smallest
+/// `first_seen > t`).
+fn neighbours_from_rows(rows: &[PgRow]) -> Result<(Option<Run>, Option<Run>), sqlx::Error> {
     let (mut prev, mut next) = (None, None);
-    for row in &rows {
+    for row in rows {
         let side: i32 = row.try_get("side")?;
         let run = run_from_row(row)?;
         if side == 0 {
@@ -321,10 +303,10 @@ async fn update_runs(
     product: ProductId,
     cond: i16,
     r: &NewReport,
+    (prev, next): (Option<Run>, Option<Run>),
 ) -> Result<(), sqlx::Error> {
     let t = r.observed_at;
     let avail = small(code::availability(r.availability));
-    let (prev, next) = neighbours(conn, product, cond, t).await?;
     let mut plan = plan_run_update(
         prev.as_ref(),
         next.as_ref(),
@@ -497,33 +479,48 @@ async fn ingest_one(
         return Ok(IngestOutcome::CurrencyMismatch);
     }
     let cond = small(code::condition(r.condition));
-    let claimed = sqlx::query(
-        "INSERT INTO report_nonces (key_id, nonce, received_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (key_id, nonce) DO NOTHING",
+    // Round trips are what an ingest transaction (holding its product
+    // locks) spends its time on, so the steps are folded into three
+    // statements before the run update: claim the nonce and read the
+    // published offer; insert the audit row, refresh the title and read
+    // the neighbouring runs (data-modifying CTEs always run to completion;
+    // the neighbour query does not need to see the new audit row).
+    let claim = sqlx::query(
+        "WITH claim AS (INSERT INTO report_nonces (key_id, nonce, received_at) \
+           VALUES ($1, $2, $3) ON CONFLICT (key_id, nonce) DO NOTHING RETURNING 1) \
+         SELECT EXISTS (SELECT 1 FROM claim) AS claimed, o.price_minor, o.availability, \
+           o.seller, o.observed_at, o.status, o.last_verified_at \
+         FROM (SELECT 1) AS one \
+           LEFT JOIN offers o ON o.product_id = $4 AND o.condition = $5",
     )
     .bind(r.key_id)
     .bind(&r.nonce[..])
     .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    if claimed.rows_affected() == 0 {
-        return Ok(IngestOutcome::Duplicate);
-    }
-    let current = sqlx::query(
-        "SELECT price_minor, availability, seller, observed_at, status, last_verified_at \
-         FROM offers WHERE product_id = $1 AND condition = $2",
-    )
     .bind(product)
     .bind(cond)
-    .fetch_optional(&mut *conn)
-    .await?
-    .map(|row| offer_from_row(&row))
-    .transpose()?;
+    .fetch_one(&mut *conn)
+    .await?;
+    if !claim.try_get::<bool, _>("claimed")? {
+        return Ok(IngestOutcome::Duplicate);
+    }
+    let current = match claim.try_get::<Option<i64>, _>("observed_at")? {
+        Some(_) => Some(offer_from_row(&claim)?),
+        None => None,
+    };
     let decision = decide(current.as_ref(), r, now);
-    sqlx::query(
-        "INSERT INTO reports (key_id, nonce, product_id, condition, observed_at, received_at, \
-           price_minor, availability, status, net_hash, raw) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    let refresh_title = !r.title.is_empty() && decision.publish;
+    let rows = sqlx::query(
+        "WITH ins AS (INSERT INTO reports (key_id, nonce, product_id, condition, observed_at, \
+             received_at, price_minor, availability, status, net_hash, raw) \
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)), \
+         title AS (UPDATE products SET title = $12 WHERE id = $3 AND $13 AND title <> $12) \
+         (SELECT 0 AS side, first_seen, last_seen, price_minor, availability, n \
+            FROM history_runs WHERE product_id = $3 AND condition = $4 AND first_seen <= $5 \
+            ORDER BY first_seen DESC LIMIT 1) \
+         UNION ALL \
+         (SELECT 1 AS side, first_seen, last_seen, price_minor, availability, n \
+            FROM history_runs WHERE product_id = $3 AND condition = $4 AND first_seen > $5 \
+            ORDER BY first_seen ASC LIMIT 1)",
     )
     .bind(r.key_id)
     .bind(&r.nonce[..])
@@ -536,16 +533,14 @@ async fn ingest_one(
     .bind(small(decision.outcome.code()))
     .bind(r.net_hash.as_ref().map(|h| &h[..]))
     .bind(&r.raw)
-    .execute(&mut *conn)
+    .bind(&r.title)
+    .bind(refresh_title)
+    .fetch_all(&mut *conn)
     .await?;
-    if !r.title.is_empty() && decision.publish {
-        sqlx::query("UPDATE products SET title = $1 WHERE id = $2 AND title <> $1")
-            .bind(&r.title)
-            .bind(product)
-            .execute(&mut *conn)
-            .await?;
-    }
-    update_runs(conn, product, cond, r).await?;
+    // Both neighbours come from the ordered scans of the primary key
+    // across the partitions (a merge of one index probe per partition).
+    let neighbours = neighbours_from_rows(&rows)?;
+    update_runs(conn, product, cond, r, neighbours).await?;
     if decision.publish {
         let agrees = current
             .as_ref()
