@@ -180,8 +180,21 @@ const MARKERS: &[(&str, Sym)] = &[
     ("ج.م", Sym::Fixed(Currency::EGP)),
 ];
 
+/// A letter of a space-separated script. Numbers glued to such letters
+/// (`330pt`, `B07G2L3JMM`) are not amounts; Japanese runs its words
+/// together (`￥1,598税込`), so its scripts do not glue.
 fn is_word_char(c: char) -> bool {
-    c.is_alphabetic()
+    c.is_alphabetic() && !is_cjk(c)
+}
+
+fn is_cjk(c: char) -> bool {
+    matches!(c,
+        '\u{3040}'..='\u{30ff}' // hiragana, katakana
+        | '\u{3400}'..='\u{4dbf}' // CJK extension A
+        | '\u{4e00}'..='\u{9fff}' // CJK unified ideographs
+        | '\u{f900}'..='\u{faff}' // CJK compatibility ideographs
+        | '\u{ff66}'..='\u{ff9f}' // half-width katakana
+    )
 }
 
 /// The currency marker starting at `i`, with its length in chars.
@@ -485,6 +498,8 @@ const PREFIX_LABELS: &[(PriceLabel, &[&str])] = &[
             "cupom",
             "kindle unlimited",
             "trade-in",
+            "配送料",
+            "送料",
             "total price",
             "total",
             "gesamtpreis",
@@ -523,6 +538,8 @@ const PREFIX_LABELS: &[(PriceLabel, &[&str])] = &[
             "mrp",
             "typical price",
             "liste fiyatı",
+            "参考価格",
+            "希望小売価格",
         ],
     ),
     (
@@ -568,6 +585,7 @@ const PREFIX_LABELS: &[(PriceLabel, &[&str])] = &[
             "spara",
             "tasarruf",
             "poupe",
+            "割引",
         ],
     ),
     (
@@ -619,6 +637,11 @@ const SUFFIX_LABELS: &[&str] = &[
     "points",
     "pt",
     "sem juros",
+    "配送料",
+    "送料",
+    "ポイント",
+    "割引",
+    "off",
 ];
 
 /// Whether `needle` occurs in `hay` as whole words, trying only the word
@@ -626,6 +649,10 @@ const SUFFIX_LABELS: &[&str] = &[
 /// whole-word match can only begin where a word begins. Much cheaper than a
 /// substring search per keyword.
 fn contains_word(hay: &str, word_starts: &[usize], needle: &str) -> bool {
+    // Japanese has no spaces between words: its keywords match anywhere.
+    if needle.chars().next().is_some_and(is_cjk) {
+        return hay.contains(needle);
+    }
     let needs_end = needle.chars().last().is_some_and(char::is_alphanumeric);
     word_starts.iter().any(|&i| {
         hay[i..].starts_with(needle)

@@ -276,6 +276,22 @@ fn every_locale() {
     check("￥1,598", "amazon.co.jp", "JPY 1598");
     check("￥１，５９８", "amazon.co.jp", "JPY 1598");
     check("1,598円", "amazon.co.jp", "JPY 1598");
+    check("1,598円です", "amazon.co.jp", "JPY 1598");
+    check("￥1,598税込", "amazon.co.jp", "JPY 1598");
+    check("価格: ￥1,598 (税込)", "amazon.co.jp", "JPY 1598");
+    check("￥32,970 + ￥410 配送料", "amazon.co.jp", "JPY 32970");
+    check("￥32,970 配送料無料", "amazon.co.jp", "JPY 32970");
+    check(
+        "メーカー希望小売価格: ￥2,000",
+        "amazon.co.jp",
+        "list JPY 2000",
+    );
+    check("参考価格: ￥2,000", "amazon.co.jp", "list JPY 2000");
+    check("￥500 割引", "amazon.co.jp", "other JPY 500");
+    check("$5.00 off", "amazon.com", "other USD 5.00");
+    check("$5.00 off. Details", "amazon.com", "other USD 5.00");
+    check("割引: ￥500", "amazon.co.jp", "save JPY 500");
+    check("330ポイント(1%)", "amazon.co.jp", "none");
     check("R$ 1.234,90", "amazon.com.br", "BRL 1234.90");
     check("₹1,23,456.00", "amazon.in", "INR 123456.00");
     check("₹ 1,23,45,678", "amazon.in", "INR 12345678.00");
