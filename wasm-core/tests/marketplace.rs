@@ -139,6 +139,11 @@ fn urls() {
     check_url("https://evil.example/www.amazon.com/dp/B0057OC5O8", None);
     check_url("https://www.amazon.com.evil.example/dp/B0057OC5O8", None);
     check_url("https://evil.example@", None);
+    check_url("https://www.amazon.com@evil.example/dp/B0057OC5O8", None);
+    check_url("https://evil.example#@www.amazon.com/", None);
+    check_url("https://evil.example?@www.amazon.com/", None);
+    // Browsers read a backslash as a slash in http(s) URLs.
+    check_url("https://www.amazon.com\\@evil.example/", Some("amazon.com"));
     check_url("ftp://www.amazon.com/dp/B0057OC5O8", None);
     check_url("javascript:alert(1)//www.amazon.com", None);
     check_url("mailto:someone@amazon.de", None);
