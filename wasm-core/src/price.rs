@@ -74,14 +74,14 @@ pub const MAX_DIGITS: usize = 15;
 pub const MAX_TEXT_CHARS: usize = 4096;
 
 /// An amount of money in the currency's minor unit (cents; yen for JPY).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Price {
     pub minor: u64,
     pub currency: Currency,
 }
 
 /// What a piece of price text is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PriceText {
     /// One price: the price.
     Single(Price),
@@ -96,7 +96,7 @@ pub enum PriceText {
 }
 
 /// The kind of label in front of (or behind) a price that is not the price.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PriceLabel {
     /// List price, RRP, UVP, "Prix conseillé", print list price, M.R.P.
     ListPrice,
