@@ -357,6 +357,8 @@ fn marketplace_resolves_ambiguity() {
     check("1,234", "amazon.de", "none");
     check("1,234", "amazon.com", "USD 1234.00");
     check("1.234", "amazon.com", "none");
+    check("1.23", "amazon.com", "USD 1.23");
+    check("$1.23", "amazon.com", "USD 1.23");
     check("32,970", "amazon.co.jp", "JPY 32970");
     check("Total: 1.234", "amazon.de", "none");
     check("€1.234", "", "none");
