@@ -248,7 +248,7 @@ fn page_kind<P: Page>(page: &P) -> PageKind {
 
 /// Value of `var <name> = '...'` / `"..."` in inline scripts.
 fn script_var<P: Page>(page: &P, name: &str) -> Option<String> {
-    for script in sel(page, None, "script") {
+    for script in sel(page, None, "script:not([src])") {
         let src = page.text(&script);
         let mut rest = src.as_str();
         while let Some(pos) = rest.find(name) {

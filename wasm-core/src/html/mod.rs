@@ -33,6 +33,7 @@ pub use entities::decode as decode_entities;
 pub use select::{Selector, SelectorError};
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 /// Index of a node in a [`Document`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -70,6 +71,9 @@ struct Node {
 #[derive(Debug)]
 pub struct Document {
     nodes: Vec<Node>,
+    /// Elements by `id` attribute, in document order: selectors anchored
+    /// on an id visit only those elements or their subtrees.
+    ids: HashMap<Box<str>, Vec<u32>>,
 }
 
 const VOID: &[&str] = &[
@@ -458,7 +462,18 @@ impl Document {
         if let Some(root) = b.nodes.first_mut() {
             root.end = total;
         }
-        Document { nodes: b.nodes }
+        let mut ids: HashMap<Box<str>, Vec<u32>> = HashMap::new();
+        for (i, node) in b.nodes.iter().enumerate() {
+            if let Data::Element { attrs, .. } = &node.data {
+                if let Some((_, id)) = attrs.iter().find(|(n, _)| n.as_ref() == "id") {
+                    ids.entry(id.clone()).or_default().push(i as u32);
+                }
+            }
+        }
+        Document {
+            nodes: b.nodes,
+            ids,
+        }
     }
 
     /// The document node (the parent of the top-level elements).
@@ -574,9 +589,45 @@ impl Document {
     /// it may lie outside `scope`.
     pub fn select(&self, scope: Option<NodeId>, selector: &Selector) -> Vec<NodeId> {
         let scope = scope.unwrap_or(self.root());
-        self.descendants(scope)
-            .filter(|&n| selector.matches(self, n))
-            .collect()
+        let scope_end = self.node(scope).map_or(0, |n| n.end);
+        let in_scope = |i: u32| i > scope.0 && i < scope_end;
+        let mut out: Vec<NodeId> = Vec::new();
+        for complex in selector.complexes() {
+            let matches = |i: u32| complex.matches(self, NodeId(i), 0);
+            match complex.anchor() {
+                // The subject has an id: only those elements can match.
+                select::Anchor::Subject(id) => {
+                    let hits = self.ids.get(id).map_or(&[][..], |v| v.as_slice());
+                    out.extend(
+                        hits.iter()
+                            .copied()
+                            .filter(|&i| in_scope(i) && matches(i))
+                            .map(NodeId),
+                    );
+                }
+                // The leftmost compound has an id: every match lies
+                // inside one of those elements.
+                select::Anchor::Ancestor(id) => {
+                    let roots = self.ids.get(id).map_or(&[][..], |v| v.as_slice());
+                    let mut done_until = 0u32;
+                    for &root in roots {
+                        let root_end = self.nodes.get(root as usize).map_or(0, |n| n.end);
+                        let start = (root + 1).max(scope.0 + 1).max(done_until);
+                        let end = root_end.min(scope_end);
+                        out.extend((start..end).filter(|&i| matches(i)).map(NodeId));
+                        done_until = done_until.max(end);
+                    }
+                }
+                select::Anchor::None => {
+                    out.extend((scope.0 + 1..scope_end).filter(|&i| matches(i)).map(NodeId));
+                }
+            }
+        }
+        if selector.complexes().len() > 1 {
+            out.sort_unstable();
+            out.dedup();
+        }
+        out
     }
 
     /// Parses `selector` and runs [`Document::select`].

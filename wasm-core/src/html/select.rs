@@ -68,7 +68,7 @@ enum Combinator {
 /// One complex selector, stored right to left: `parts[0]` is the subject;
 /// `parts[k].1` is how `parts[k]` relates to `parts[k + 1]`.
 #[derive(Debug, Clone)]
-struct Complex {
+pub(super) struct Complex {
     parts: Vec<(Compound, Combinator)>,
 }
 
@@ -316,12 +316,40 @@ impl Selector {
 
     /// Whether element `node` of `doc` matches.
     pub fn matches(&self, doc: &Document, node: NodeId) -> bool {
-        doc.is_element(node) && self.list.iter().any(|c| c.matches(doc, node, 0))
+        self.list.iter().any(|c| c.matches(doc, node, 0))
+    }
+}
+
+/// Where matching a complex selector can start.
+pub(super) enum Anchor<'a> {
+    /// The subject compound requires this id.
+    Subject(&'a str),
+    /// The leftmost compound requires this id: matches are descendants.
+    Ancestor(&'a str),
+    /// Scan everything in scope.
+    None,
+}
+
+impl Selector {
+    pub(super) fn complexes(&self) -> &[Complex] {
+        &self.list
     }
 }
 
 impl Complex {
-    fn matches(&self, doc: &Document, node: NodeId, k: usize) -> bool {
+    pub(super) fn anchor(&self) -> Anchor<'_> {
+        if let Some(id) = self.parts.first().and_then(|(c, _)| c.ids.first()) {
+            return Anchor::Subject(id);
+        }
+        if self.parts.len() > 1 {
+            if let Some(id) = self.parts.last().and_then(|(c, _)| c.ids.first()) {
+                return Anchor::Ancestor(id);
+            }
+        }
+        Anchor::None
+    }
+
+    pub(super) fn matches(&self, doc: &Document, node: NodeId, k: usize) -> bool {
         let Some((compound, comb)) = self.parts.get(k) else {
             return false;
         };
@@ -465,6 +493,41 @@ mod tests {
             1
         );
         assert_eq!(doc.query(Some(section), "p").expect("valid").len(), 1);
+    }
+
+    #[test]
+    fn id_anchored_selection_matches_a_full_scan() {
+        // Duplicate and nested ids, as real pages have them.
+        let html = r#"<div id=x><p id=y class=c>1</p><div id=x><span class=c>2</span></div></div>
+            <p class=c>3</p><div id=x><b><i class=c>4</i></b></div><span id=y>5</span>"#;
+        let doc = Document::parse(html);
+        for sel in [
+            "#x .c",
+            "#x > .c",
+            "#y",
+            "p#y.c",
+            "#x #y",
+            "#x b .c",
+            "div#x span, #y",
+            "#nope .c",
+            "#x div .c",
+            ".c, #x .c",
+        ] {
+            let parsed = Selector::parse(sel).expect("valid");
+            let fast = doc.select(None, &parsed);
+            let slow: Vec<NodeId> = doc
+                .descendants(doc.root())
+                .filter(|&n| parsed.matches(&doc, n))
+                .collect();
+            assert_eq!(fast, slow, "{sel}");
+            let scope = doc.query(None, "div").expect("valid")[1];
+            let fast = doc.select(Some(scope), &parsed);
+            let slow: Vec<NodeId> = doc
+                .descendants(scope)
+                .filter(|&n| parsed.matches(&doc, n))
+                .collect();
+            assert_eq!(fast, slow, "{sel} scoped");
+        }
     }
 
     #[test]
