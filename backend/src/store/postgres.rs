@@ -840,100 +840,75 @@ impl Storage for PostgresStore {
         marketplace: &str,
         asin: &str,
     ) -> StoreResult<Option<ProductSummary>> {
-        let mut conn = self.pool.acquire().await?;
-        let Some(row) = sqlx::query(
-            "SELECT id, title, currency, watchers FROM products \
-             WHERE marketplace = $1 AND asin = $2",
+        // One round trip: the product, each published offer, its all-time
+        // lowest and highest (with the last time each was seen) and the
+        // distinct keys that reported the published value since its run
+        // began. A product without offers gives one row with NULL offer
+        // columns.
+        let rows = sqlx::query(
+            "SELECT p.id, p.title, p.currency, p.watchers, \
+               o.condition, o.price_minor, o.availability, o.seller, o.observed_at, \
+               o.status, o.last_verified_at, \
+               lo.price_minor AS lo, lo.last_seen AS lo_at, \
+               hi.price_minor AS hi, hi.last_seen AS hi_at, rep.reporters \
+             FROM products p \
+             LEFT JOIN offers o ON o.product_id = p.id \
+             LEFT JOIN LATERAL (SELECT h.price_minor, h.last_seen FROM history_runs h \
+                 WHERE h.product_id = p.id AND h.condition = o.condition \
+                   AND h.price_minor IS NOT NULL \
+                 ORDER BY h.price_minor ASC, h.last_seen DESC LIMIT 1) lo ON true \
+             LEFT JOIN LATERAL (SELECT h.price_minor, h.last_seen FROM history_runs h \
+                 WHERE h.product_id = p.id AND h.condition = o.condition \
+                   AND h.price_minor IS NOT NULL \
+                 ORDER BY h.price_minor DESC, h.last_seen DESC LIMIT 1) hi ON true \
+             LEFT JOIN LATERAL (SELECT count(DISTINCT r.key_id) AS reporters FROM reports r \
+                 WHERE r.product_id = p.id AND r.condition = o.condition \
+                   AND r.observed_at >= coalesce( \
+                     (SELECT h.first_seen FROM history_runs h \
+                       WHERE h.product_id = p.id AND h.condition = o.condition \
+                         AND h.price_minor IS NOT DISTINCT FROM o.price_minor \
+                         AND h.availability = o.availability AND h.first_seen <= o.observed_at \
+                       ORDER BY h.first_seen DESC LIMIT 1), o.observed_at) \
+                   AND r.price_minor IS NOT DISTINCT FROM o.price_minor \
+                   AND r.availability = o.availability AND r.key_id IS NOT NULL) rep ON true \
+             WHERE p.marketplace = $1 AND p.asin = $2 \
+             ORDER BY o.condition",
         )
         .bind(marketplace)
         .bind(asin)
-        .fetch_optional(&mut *conn)
-        .await?
-        else {
+        .fetch_all(&self.pool)
+        .await?;
+        let Some(first) = rows.first() else {
             return Ok(None);
         };
-        let id: i64 = row.try_get("id")?;
-        let offer_rows = sqlx::query(
-            "SELECT condition, price_minor, availability, seller, observed_at, status, \
-               last_verified_at FROM offers WHERE product_id = $1 ORDER BY condition",
-        )
-        .bind(id)
-        .fetch_all(&mut *conn)
-        .await?;
         let mut offers = Vec::new();
-        for orow in &offer_rows {
-            let Some(condition) =
-                code::condition_from(i64::from(orow.try_get::<i16, _>("condition")?))
-            else {
+        for row in &rows {
+            let Some(cond) = row.try_get::<Option<i16>, _>("condition")? else {
                 continue;
             };
-            let offer = offer_from_row(orow)?;
-            let cond = small(code::condition(condition));
-            let avail = small(code::availability(offer.availability));
-            // Lowest and highest with the last time each was seen, and the
-            // start of the run holding the published value, in one trip.
-            let ext = sqlx::query(
-                "SELECT \
-                   (SELECT price_minor FROM history_runs WHERE product_id = $1 \
-                      AND condition = $2 AND price_minor IS NOT NULL \
-                      ORDER BY price_minor ASC, last_seen DESC LIMIT 1) AS lo, \
-                   (SELECT last_seen FROM history_runs WHERE product_id = $1 \
-                      AND condition = $2 AND price_minor IS NOT NULL \
-                      ORDER BY price_minor ASC, last_seen DESC LIMIT 1) AS lo_at, \
-                   (SELECT price_minor FROM history_runs WHERE product_id = $1 \
-                      AND condition = $2 AND price_minor IS NOT NULL \
-                      ORDER BY price_minor DESC, last_seen DESC LIMIT 1) AS hi, \
-                   (SELECT last_seen FROM history_runs WHERE product_id = $1 \
-                      AND condition = $2 AND price_minor IS NOT NULL \
-                      ORDER BY price_minor DESC, last_seen DESC LIMIT 1) AS hi_at, \
-                   (SELECT first_seen FROM history_runs WHERE product_id = $1 \
-                      AND condition = $2 AND price_minor IS NOT DISTINCT FROM $3 \
-                      AND availability = $4 AND first_seen <= $5 \
-                      ORDER BY first_seen DESC LIMIT 1) AS run_start",
-            )
-            .bind(id)
-            .bind(cond)
-            .bind(offer.price_minor)
-            .bind(avail)
-            .bind(offer.observed_at)
-            .fetch_one(&mut *conn)
-            .await?;
+            let Some(condition) = code::condition_from(i64::from(cond)) else {
+                continue;
+            };
             let pair = |p: &str, t: &str| -> StoreResult<Option<(i64, i64)>> {
-                let price: Option<i64> = ext.try_get(p)?;
-                let at: Option<i64> = ext.try_get(t)?;
+                let price: Option<i64> = row.try_get(p)?;
+                let at: Option<i64> = row.try_get(t)?;
                 Ok(price.zip(at))
             };
-            let lowest = pair("lo", "lo_at")?;
-            let highest = pair("hi", "hi_at")?;
-            let run_start: Option<i64> = ext.try_get("run_start")?;
-            let reporters: i64 = sqlx::query_scalar(
-                "SELECT count(DISTINCT key_id) FROM reports WHERE product_id = $1 \
-                 AND condition = $2 AND observed_at >= $3 \
-                 AND price_minor IS NOT DISTINCT FROM $4 \
-                 AND availability = $5 AND key_id IS NOT NULL",
-            )
-            .bind(id)
-            .bind(cond)
-            .bind(run_start.unwrap_or(offer.observed_at))
-            .bind(offer.price_minor)
-            .bind(avail)
-            .fetch_one(&mut *conn)
-            .await?;
             offers.push(OfferSummary {
                 condition,
-                offer,
-                reporters,
-                lowest,
-                highest,
+                offer: offer_from_row(row)?,
+                reporters: row.try_get::<Option<i64>, _>("reporters")?.unwrap_or(0),
+                lowest: pair("lo", "lo_at")?,
+                highest: pair("hi", "hi_at")?,
             });
         }
         Ok(Some(ProductSummary {
-            id,
+            id: first.try_get("id")?,
             marketplace: marketplace.to_string(),
             asin: asin.to_string(),
-            title: row.try_get("title")?,
-            currency: row.try_get("currency")?,
-            watchers: row.try_get("watchers")?,
+            title: first.try_get("title")?,
+            currency: first.try_get("currency")?,
+            watchers: first.try_get("watchers")?,
             offers,
         }))
     }
