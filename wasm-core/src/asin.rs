@@ -42,7 +42,8 @@ impl Asin {
     /// `/dp/ASIN`, `/<slug>/dp/ASIN`, `/-/en/dp/ASIN`, `/gp/product/ASIN`,
     /// `/gp/aw/d/ASIN`, `/product/ASIN`, `/gp/offer-listing/ASIN`,
     /// `/product-reviews/ASIN`, `/exec/obidos/ASIN/ASIN`, `/o/ASIN/ASIN`,
-    /// and the query parameter `asin=` (any case of the name: `ASIN=`).
+    /// the query parameter `asin=` (any case of the name: `ASIN=`), and a
+    /// percent-encoded product path in a `url=` parameter (sponsored links).
     ///
     /// Judgement call on case: Amazon's product paths are case-insensitive
     /// in the ASIN (`/dp/b07g2l3jmm` redirects to `/dp/B07G2L3JMM`), so a
@@ -104,11 +105,44 @@ fn from_path(path: &str) -> Option<Asin> {
 }
 
 fn from_query(query: &str) -> Option<Asin> {
-    query
-        .split(['&', ';'])
-        .filter_map(|pair| pair.split_once('='))
+    let pairs = || {
+        query
+            .split(['&', ';'])
+            .filter_map(|pair| pair.split_once('='))
+    };
+    pairs()
         .filter(|(name, _)| name.eq_ignore_ascii_case("asin"))
         .find_map(|(_, value)| Asin::from_bytes(value.as_bytes()))
+        .or_else(|| {
+            // Sponsored and redirect links carry the product path
+            // percent-encoded: `/sspa/click?...&url=%2FSlug%2Fdp%2FB0...`.
+            // One level only: the decoded path is read, its query is not.
+            pairs()
+                .filter(|(name, _)| name.eq_ignore_ascii_case("url"))
+                .find_map(|(_, value)| {
+                    let decoded = percent_decode(value)?;
+                    let path = decoded.split(['?', '#']).next().unwrap_or("");
+                    from_path(path)
+                })
+        })
+}
+
+/// Decodes `%XX` escapes; `None` on a malformed escape or non-UTF-8 result.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 impl fmt::Display for Asin {

@@ -142,6 +142,24 @@ fn url_shapes() {
         "https://www.amazon.com/s?k=kettle&asin=B00N150YS4",
         Some("B00N150YS4"),
     );
+    // Sponsored/redirect links: the product path percent-encoded in url=.
+    check_url(
+        "https://www.amazon.com/sspa/click?ie=UTF8&spc=MTo&url=%2FKettle-Stainless%2Fdp%2FB00N150YS4%2Fref%3Dsr_1_1_sspa%3Fpsc%3D1&sp_csd=d2lk",
+        Some("B00N150YS4"),
+    );
+    check_url(
+        "https://www.amazon.de/gp/slredirect/picassoRedirect.html?url=%2Fgp%2Fproduct%2FB07JWMTL6G",
+        Some("B07JWMTL6G"),
+    );
+    check_url(
+        "https://www.amazon.com/sspa/click?url=%2Fdp%2FB00N150YS4%ZZ",
+        None,
+    );
+    check_url(
+        "https://www.amazon.com/sspa/click?url=%2Fdp%2FB00N150YS4%2",
+        None,
+    );
+    check_url("https://www.amazon.com/sspa/click?url=%E2%82", None);
     // ISBN-10 ASINs.
     check_url("https://www.amazon.co.uk/dp/1849757097", Some("1849757097"));
     check_url(
@@ -183,4 +201,39 @@ fn url_shapes() {
     check_url("ftp://www.amazon.com/dp/B0057OC5O8", None);
     check_url("", None);
     check_url("https://www.amazon.com/?asin=", None);
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod prop {
+    use proptest::prelude::*;
+    use wasm_core::asin::Asin;
+    use wasm_core::marketplace::Marketplace;
+
+    proptest! {
+        #[test]
+        fn never_panics(s in "\\PC{0,80}") {
+            let _ = Asin::from_url(&s);
+            let _ = Asin::parse(&s);
+            let _ = Marketplace::from_url(&s);
+            let _ = Marketplace::from_host(&s);
+        }
+
+        #[test]
+        fn product_urls_round_trip(
+            asin in "[0-9A-Z]{10}",
+            slug in "[a-zA-Z0-9-]{0,24}",
+            m in 0usize..21,
+            shape in 0usize..4,
+        ) {
+            let host = format!("www.{}", Marketplace::all()[m].domain());
+            let url = match shape {
+                0 => format!("https://{host}/{slug}/dp/{asin}/ref=sr_1_1?th=1"),
+                1 => format!("https://{host}/gp/product/{asin}?psc=1"),
+                2 => format!("https://{host}/-/en/{slug}/dp/{asin}"),
+                _ => format!("https://{host}/gp/aw/d/{asin}#reviews"),
+            };
+            prop_assert_eq!(Asin::from_url(&url).map(|a| a.to_string()), Some(asin), "{}", url);
+            prop_assert_eq!(Marketplace::from_url(&url), Some(Marketplace::all()[m]));
+        }
+    }
 }
