@@ -20,6 +20,19 @@
 //! - It runs on its own thread with its own tokio runtime, so sync and
 //!   async tests use it alike; dropping the handle stops it.
 //!
+//! ```no_run
+//! use tests::fake_amazon::{Failure, FakeAmazon, ProductState};
+//! let fake = FakeAmazon::start()?;
+//! fake.set_product("amazon.de", "B0PWTEST01", ProductState::priced(4_999, "Echo Dot"));
+//! fake.fail_next("amazon.de", "B0PWTEST01", Failure::Status(503), 2);
+//! // Chromium: --host-resolver-rules="MAP www.amazon.de 127.0.0.1:{port}"
+//! // and --ignore-certificate-errors; Rust clients trust `fake.ca_pem()`.
+//! let port = fake.port();
+//! # let _ = port;
+//! assert!(fake.requests_for("amazon.de", "B0PWTEST01").is_empty());
+//! # Ok::<(), tests::Error>(())
+//! ```
+//!
 //! Page templates are this project's own, in the 2024 desktop layout
 //! (`#corePriceDisplay_desktop_feature_div .priceToPay`, `#availability`,
 //! `#merchantInfoFeature_feature_div`), with a list-price distractor, and
@@ -476,6 +489,8 @@ async fn serve(
             a = listener.accept() => a,
         };
         let Ok((tcp, _)) = accepted else {
+            // Out of file descriptors or similar: do not spin.
+            tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
         let acceptor = acceptor.clone();
