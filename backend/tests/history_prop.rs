@@ -142,6 +142,7 @@ proptest! {
         let now = seq.last().map(|s| s.0).unwrap_or(0) + 7_200_000;
         FIX.with(|f| {
             f.rt.block_on(async {
+                let mut pending = Vec::new();
                 for (k, &(_, i)) in arrival.iter().enumerate() {
                     let o = obs[i];
                     let mut nonce = [0u8; 16];
@@ -163,7 +164,12 @@ proptest! {
                         net_hash: None,
                         raw: "{}".into(),
                     };
-                    f.store.ingest(&[r], now).await.expect("ingest");
+                    pending.push(r);
+                    // Batches of 1 to 7 reports (the arrival delay decides).
+                    if seq[i].3 % 7 < pending.len() as i64 || k + 1 == arrival.len() {
+                        f.store.ingest(&pending, now).await.expect("ingest");
+                        pending.clear();
+                    }
                 }
                 let summary = f.store.product_summary("amazon.com", &asin).await.expect("summary").expect("known");
                 let runs = f.store.history_runs(summary.id, Condition::New, 0, now).await.expect("runs");

@@ -23,7 +23,7 @@ use sqlx::sqlite::{
     SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Connection, Row};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -32,6 +32,8 @@ use wasm_core::types::Condition;
 
 /// Above this many entries the product cache is simply cleared.
 const PRODUCT_CACHE_MAX: usize = 200_000;
+/// Above this many entries the series cache is simply cleared.
+const SERIES_CACHE_MAX: usize = 500_000;
 /// Rows deleted per purge statement.
 const PURGE_CHUNK: i64 = 5_000;
 
@@ -42,15 +44,22 @@ struct CachedProduct {
     title: String,
 }
 
+/// In-memory state of the writer (see [`SeriesState`]).
+#[derive(Default)]
 struct Writer {
-    conn: SqliteConnection,
     products: HashMap<(String, String), CachedProduct>,
+    series: HashMap<SeriesKey, SeriesState>,
+}
+
+struct WriterConn {
+    conn: SqliteConnection,
+    caches: Writer,
 }
 
 /// The SQLite store. Open with [`SqliteStore::open`].
 pub struct SqliteStore {
     read: SqlitePool,
-    writer: Mutex<Option<Writer>>,
+    writer: Mutex<Option<WriterConn>>,
 }
 
 /// The file path of a `sqlite://PATH` / `sqlite:PATH` URL (query stripped).
@@ -105,9 +114,9 @@ impl SqliteStore {
             .await?;
         Ok(SqliteStore {
             read,
-            writer: Mutex::new(Some(Writer {
+            writer: Mutex::new(Some(WriterConn {
                 conn,
-                products: HashMap::new(),
+                caches: Writer::default(),
             })),
         })
     }
@@ -374,101 +383,318 @@ async fn update_runs(
     Ok(())
 }
 
-async fn ingest_one(
+/// Cached state of one series `(product, condition)` in the writer: the
+/// latest run and the published offer. Only the writer changes either, so
+/// the cache stays exact; it is dropped whenever a transaction fails.
+#[derive(Debug, Clone, Default)]
+struct SeriesState {
+    tail: Option<Run>,
+    offer: Option<Offer>,
+}
+
+type SeriesKey = (ProductId, i64);
+
+async fn load_series(
     conn: &mut SqliteConnection,
-    cache: &mut HashMap<(String, String), CachedProduct>,
-    r: &NewReport,
-    now: i64,
-) -> StoreResult<IngestOutcome> {
-    let product = product_for(conn, cache, r, now).await?;
-    if product.currency != r.currency {
-        return Ok(IngestOutcome::CurrencyMismatch);
-    }
-    let cond = code::condition(r.condition);
-    let current = sqlx::query(
+    product: ProductId,
+    cond: i64,
+) -> StoreResult<SeriesState> {
+    let tail = sqlx::query(
+        "SELECT first_seen, last_seen, price_minor, availability, n FROM history_runs \
+         WHERE product_id = ?1 AND condition = ?2 ORDER BY first_seen DESC LIMIT 1",
+    )
+    .bind(product)
+    .bind(cond)
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|row| run_from_row(&row))
+    .transpose()?;
+    let offer = sqlx::query(
         "SELECT price_minor, availability, seller, observed_at, status, last_verified_at \
          FROM offers WHERE product_id = ?1 AND condition = ?2",
     )
-    .bind(product.id)
+    .bind(product)
     .bind(cond)
     .fetch_optional(&mut *conn)
     .await?
     .map(|row| offer_from_row(&row))
     .transpose()?;
-    let decision = decide(current.as_ref(), r, now);
-    let inserted = sqlx::query(
-        "INSERT INTO reports (key_id, nonce, product_id, condition, observed_at, received_at, \
-           price_minor, availability, status, net_hash, raw) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-         ON CONFLICT (key_id, nonce) DO NOTHING",
-    )
-    .bind(r.key_id)
-    .bind(&r.nonce[..])
-    .bind(product.id)
-    .bind(cond)
-    .bind(r.observed_at)
-    .bind(now)
-    .bind(r.price_minor)
-    .bind(code::availability(r.availability))
-    .bind(decision.outcome.code())
-    .bind(r.net_hash.as_ref().map(|h| &h[..]))
-    .bind(&r.raw)
-    .execute(&mut *conn)
-    .await?;
-    if inserted.rows_affected() == 0 {
-        return Ok(IngestOutcome::Duplicate);
+    Ok(SeriesState { tail, offer })
+}
+
+/// An audit row waiting for the next multi-row insert.
+struct AuditRow<'a> {
+    r: &'a NewReport,
+    product: ProductId,
+    cond: i64,
+    status: i64,
+}
+
+/// Rows per multi-row statement (SQLite allows 32,766 bound values).
+const ROWS_PER_STATEMENT: usize = 400;
+
+async fn flush_audit(
+    conn: &mut SqliteConnection,
+    rows: &mut Vec<AuditRow<'_>>,
+    now: i64,
+) -> StoreResult<()> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO reports (key_id, nonce, product_id, condition, observed_at, received_at, \
+               price_minor, availability, status, net_hash, raw) ",
+        );
+        qb.push_values(chunk, |mut b, a| {
+            b.push_bind(a.r.key_id)
+                .push_bind(a.r.nonce.to_vec())
+                .push_bind(a.product)
+                .push_bind(a.cond)
+                .push_bind(a.r.observed_at)
+                .push_bind(now)
+                .push_bind(a.r.price_minor)
+                .push_bind(code::availability(a.r.availability))
+                .push_bind(a.status)
+                .push_bind(a.r.net_hash.map(|h| h.to_vec()))
+                .push_bind(a.r.raw.as_str());
+        });
+        qb.build().execute(&mut *conn).await?;
     }
-    if !r.title.is_empty() && r.title != product.title && decision.publish {
-        sqlx::query("UPDATE products SET title = ?1 WHERE id = ?2")
-            .bind(&r.title)
-            .bind(product.id)
-            .execute(&mut *conn)
-            .await?;
-        if let Some(p) = cache.get_mut(&(r.marketplace.clone(), r.asin.clone())) {
-            p.title = r.title.clone();
-        }
+    rows.clear();
+    Ok(())
+}
+
+async fn flush_runs(
+    conn: &mut SqliteConnection,
+    runs: &mut BTreeMap<(ProductId, i64, i64), Run>,
+) -> StoreResult<()> {
+    let all: Vec<(&(ProductId, i64, i64), &Run)> = runs.iter().collect();
+    for chunk in all.chunks(ROWS_PER_STATEMENT) {
+        let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO history_runs (product_id, condition, first_seen, last_seen, price_minor, \
+               availability, n) ",
+        );
+        qb.push_values(chunk, |mut b, ((product, cond, _), run)| {
+            b.push_bind(*product)
+                .push_bind(*cond)
+                .push_bind(run.first_seen)
+                .push_bind(run.last_seen)
+                .push_bind(run.price_minor)
+                .push_bind(code::availability(run.availability))
+                .push_bind(run.n);
+        });
+        qb.push(
+            " ON CONFLICT (product_id, condition, first_seen) DO UPDATE SET \
+               last_seen = excluded.last_seen, price_minor = excluded.price_minor, \
+               availability = excluded.availability, n = excluded.n",
+        );
+        qb.build().execute(&mut *conn).await?;
     }
-    update_runs(conn, product.id, cond, r).await?;
-    if decision.publish {
-        let agrees = current
-            .as_ref()
-            .map(|o| o.price_minor == r.price_minor && o.availability == r.availability);
-        let status = if r.trusted {
-            OfferStatus::Verified
-        } else {
-            match (&current, agrees) {
-                (Some(o), Some(true)) => o.status,
-                _ => OfferStatus::Provisional,
-            }
-        };
-        let verified_at = if r.trusted {
-            Some(r.observed_at)
-        } else {
-            current.as_ref().and_then(|o| o.last_verified_at)
-        };
-        sqlx::query(
+    runs.clear();
+    Ok(())
+}
+
+async fn flush_offers(
+    conn: &mut SqliteConnection,
+    offers: &BTreeMap<SeriesKey, Offer>,
+    now: i64,
+) -> StoreResult<()> {
+    let all: Vec<(&SeriesKey, &Offer)> = offers.iter().collect();
+    for chunk in all.chunks(ROWS_PER_STATEMENT) {
+        let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
             "INSERT INTO offers (product_id, condition, price_minor, availability, seller, \
-               observed_at, status, last_verified_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
-             ON CONFLICT (product_id, condition) DO UPDATE SET \
+               observed_at, status, last_verified_at, updated_at) ",
+        );
+        qb.push_values(chunk, |mut b, ((product, cond), o)| {
+            b.push_bind(*product)
+                .push_bind(*cond)
+                .push_bind(o.price_minor)
+                .push_bind(code::availability(o.availability))
+                .push_bind(code::seller(o.seller))
+                .push_bind(o.observed_at)
+                .push_bind(o.status as i64)
+                .push_bind(o.last_verified_at)
+                .push_bind(now);
+        });
+        qb.push(
+            " ON CONFLICT (product_id, condition) DO UPDATE SET \
                price_minor = excluded.price_minor, availability = excluded.availability, \
                seller = excluded.seller, observed_at = excluded.observed_at, \
                status = excluded.status, last_verified_at = excluded.last_verified_at, \
                updated_at = excluded.updated_at",
-        )
-        .bind(product.id)
-        .bind(cond)
-        .bind(r.price_minor)
-        .bind(code::availability(r.availability))
-        .bind(code::seller(r.seller))
-        .bind(r.observed_at)
-        .bind(status as i64)
-        .bind(verified_at)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
+        );
+        qb.build().execute(&mut *conn).await?;
     }
-    Ok(decision.outcome)
+    Ok(())
+}
+
+/// `(key_id, nonce)` pairs of `reports` that are already stored.
+async fn stored_pairs(
+    conn: &mut SqliteConnection,
+    reports: &[NewReport],
+) -> StoreResult<HashSet<(KeyId, [u8; 16])>> {
+    let mut by_key: BTreeMap<KeyId, Vec<[u8; 16]>> = BTreeMap::new();
+    for r in reports {
+        by_key.entry(r.key_id).or_default().push(r.nonce);
+    }
+    let mut out = HashSet::new();
+    for (key_id, nonces) in by_key {
+        for chunk in nonces.chunks(ROWS_PER_STATEMENT) {
+            let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "SELECT nonce FROM reports WHERE key_id = ",
+            );
+            qb.push_bind(key_id).push(" AND nonce IN (");
+            let mut sep = qb.separated(", ");
+            for n in chunk {
+                sep.push_bind(n.to_vec());
+            }
+            qb.push(")");
+            for row in qb.build().fetch_all(&mut *conn).await? {
+                let n: Vec<u8> = row.try_get(0)?;
+                if let Ok(n) = <[u8; 16]>::try_from(n.as_slice()) {
+                    out.insert((key_id, n));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The new published offer for a report that publishes.
+fn published(current: Option<&Offer>, r: &NewReport) -> Offer {
+    let agrees =
+        current.is_some_and(|o| o.price_minor == r.price_minor && o.availability == r.availability);
+    let status = if r.trusted {
+        OfferStatus::Verified
+    } else {
+        match current {
+            Some(o) if agrees => o.status,
+            _ => OfferStatus::Provisional,
+        }
+    };
+    Offer {
+        price_minor: r.price_minor,
+        availability: r.availability,
+        seller: r.seller,
+        observed_at: r.observed_at,
+        status,
+        last_verified_at: if r.trusted {
+            Some(r.observed_at)
+        } else {
+            current.and_then(|o| o.last_verified_at)
+        },
+    }
+}
+
+/// One batch in the open transaction. The common case (an observation at
+/// or after the start of its series' latest run) is applied to the cached
+/// tail in memory and written once per batch with multi-row statements;
+/// anything else (a late observation before the latest run) flushes what is
+/// pending and takes the general SQL path of [`update_runs`].
+async fn ingest_batch(
+    w: &mut Writer,
+    conn: &mut SqliteConnection,
+    reports: &[NewReport],
+    now: i64,
+) -> StoreResult<Vec<IngestOutcome>> {
+    let mut seen = stored_pairs(conn, reports).await?;
+    let mut audit: Vec<AuditRow<'_>> = Vec::with_capacity(reports.len());
+    let mut dirty_runs: BTreeMap<(ProductId, i64, i64), Run> = BTreeMap::new();
+    let mut dirty_offers: BTreeMap<SeriesKey, Offer> = BTreeMap::new();
+    let mut out = Vec::with_capacity(reports.len());
+    for r in reports {
+        let product = product_for(conn, &mut w.products, r, now).await?;
+        if product.currency != r.currency {
+            out.push(IngestOutcome::CurrencyMismatch);
+            continue;
+        }
+        if !seen.insert((r.key_id, r.nonce)) {
+            out.push(IngestOutcome::Duplicate);
+            continue;
+        }
+        let cond = code::condition(r.condition);
+        let key = (product.id, cond);
+        if !w.series.contains_key(&key) {
+            if w.series.len() >= SERIES_CACHE_MAX {
+                // Write what is pending first: a series reloaded after the
+                // clear must find its latest state in the database.
+                flush_audit(conn, &mut audit, now).await?;
+                flush_runs(conn, &mut dirty_runs).await?;
+                flush_offers(conn, &dirty_offers, now).await?;
+                dirty_offers.clear();
+                w.series.clear();
+            }
+            let st = load_series(conn, product.id, cond).await?;
+            w.series.insert(key, st);
+        }
+        let Some(st) = w.series.get_mut(&key) else {
+            return Err(StoreError::Database("series cache lost an entry".into()));
+        };
+        let decision = decide(st.offer.as_ref(), r, now);
+        audit.push(AuditRow {
+            r,
+            product: product.id,
+            cond,
+            status: decision.outcome.code(),
+        });
+        if !r.title.is_empty() && r.title != product.title && decision.publish {
+            sqlx::query("UPDATE products SET title = ?1 WHERE id = ?2")
+                .bind(&r.title)
+                .bind(product.id)
+                .execute(&mut *conn)
+                .await?;
+            if let Some(p) = w.products.get_mut(&(r.marketplace.clone(), r.asin.clone())) {
+                p.title = r.title.clone();
+            }
+        }
+        let t = r.observed_at;
+        let fast = match st.tail {
+            None => true,
+            Some(tail) => t >= tail.first_seen,
+        };
+        let plan = plan_run_update(st.tail.as_ref(), None, t, r.price_minor, r.availability);
+        if fast && plan != RunPlan::Split {
+            let run = match (plan, st.tail) {
+                (RunPlan::Count, Some(mut tail)) => {
+                    tail.n += 1;
+                    tail
+                }
+                (RunPlan::ExtendPrev, Some(mut tail)) => {
+                    tail.last_seen = t;
+                    tail.n += 1;
+                    tail
+                }
+                _ => Run {
+                    first_seen: t,
+                    last_seen: t,
+                    price_minor: r.price_minor,
+                    availability: r.availability,
+                    n: 1,
+                },
+            };
+            st.tail = Some(run);
+            dirty_runs.insert((product.id, cond, run.first_seen), run);
+        } else {
+            // General path: make the database current, then update in SQL.
+            flush_audit(conn, &mut audit, now).await?;
+            flush_runs(conn, &mut dirty_runs).await?;
+            update_runs(conn, product.id, cond, r).await?;
+            let fresh = load_series(conn, product.id, cond).await?;
+            if let Some(st) = w.series.get_mut(&key) {
+                st.tail = fresh.tail;
+            }
+        }
+        if decision.publish {
+            if let Some(st) = w.series.get_mut(&key) {
+                let offer = published(st.offer.as_ref(), r);
+                st.offer = Some(offer.clone());
+                dirty_offers.insert(key, offer);
+            }
+        }
+        out.push(decision.outcome);
+    }
+    flush_audit(conn, &mut audit, now).await?;
+    flush_runs(conn, &mut dirty_runs).await?;
+    flush_offers(conn, &dirty_offers, now).await?;
+    Ok(out)
 }
 
 /// Turns free text into an FTS5 query: every word quoted (so no FTS syntax
@@ -604,16 +830,14 @@ impl Storage for SqliteStore {
         let w = guard.as_mut().ok_or_else(closed)?;
         let result = async {
             let mut tx = w.conn.begin_with("BEGIN IMMEDIATE").await?;
-            let mut out = Vec::with_capacity(reports.len());
-            for r in reports {
-                out.push(ingest_one(&mut tx, &mut w.products, r, now).await?);
-            }
+            let out = ingest_batch(&mut w.caches, &mut tx, reports, now).await?;
             tx.commit().await?;
             Ok::<_, StoreError>(out)
         }
         .await;
         if result.is_err() {
-            w.products.clear();
+            w.caches.products.clear();
+            w.caches.series.clear();
         }
         result
     }
