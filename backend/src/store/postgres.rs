@@ -480,11 +480,11 @@ async fn ingest_one(
     }
     let cond = small(code::condition(r.condition));
     // Round trips are what an ingest transaction (holding its product
-    // locks) spends its time on, so the steps are folded into three
-    // statements before the run update: claim the nonce and read the
-    // published offer; insert the audit row, refresh the title and read
-    // the neighbouring runs (data-modifying CTEs always run to completion;
-    // the neighbour query does not need to see the new audit row).
+    // locks) spends its time on, so a report takes three statements:
+    // claim the nonce and read the published offer; insert the audit row,
+    // refresh the title, move the published offer and read the
+    // neighbouring runs (data-modifying CTEs always run to completion; the
+    // neighbour query needs none of their changes); update the runs.
     let claim = sqlx::query(
         "WITH claim AS (INSERT INTO report_nonces (key_id, nonce, received_at) \
            VALUES ($1, $2, $3) ON CONFLICT (key_id, nonce) DO NOTHING RETURNING 1) \
@@ -509,11 +509,36 @@ async fn ingest_one(
     };
     let decision = decide(current.as_ref(), r, now);
     let refresh_title = !r.title.is_empty() && decision.publish;
+    // The published offer a publishing report moves to.
+    let agrees = current
+        .as_ref()
+        .map(|o| o.price_minor == r.price_minor && o.availability == r.availability);
+    let status = if r.trusted {
+        OfferStatus::Verified
+    } else {
+        match (&current, agrees) {
+            (Some(o), Some(true)) => o.status,
+            _ => OfferStatus::Provisional,
+        }
+    };
+    let verified_at = if r.trusted {
+        Some(r.observed_at)
+    } else {
+        current.as_ref().and_then(|o| o.last_verified_at)
+    };
     let rows = sqlx::query(
         "WITH ins AS (INSERT INTO reports (key_id, nonce, product_id, condition, observed_at, \
              received_at, price_minor, availability, status, net_hash, raw) \
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)), \
-         title AS (UPDATE products SET title = $12 WHERE id = $3 AND $13 AND title <> $12) \
+         title AS (UPDATE products SET title = $12 WHERE id = $3 AND $13 AND title <> $12), \
+         offer AS (INSERT INTO offers (product_id, condition, price_minor, availability, seller, \
+             observed_at, status, last_verified_at, updated_at) \
+           SELECT $3, $4, $7, $8, $14, $5, $15, $16, $6 WHERE $17 \
+           ON CONFLICT (product_id, condition) DO UPDATE SET \
+             price_minor = excluded.price_minor, availability = excluded.availability, \
+             seller = excluded.seller, observed_at = excluded.observed_at, \
+             status = excluded.status, last_verified_at = excluded.last_verified_at, \
+             updated_at = excluded.updated_at) \
          (SELECT 0 AS side, first_seen, last_seen, price_minor, availability, n \
             FROM history_runs WHERE product_id = $3 AND condition = $4 AND first_seen <= $5 \
             ORDER BY first_seen DESC LIMIT 1) \
@@ -535,51 +560,16 @@ async fn ingest_one(
     .bind(&r.raw)
     .bind(&r.title)
     .bind(refresh_title)
+    .bind(small(code::seller(r.seller)))
+    .bind(status as i16)
+    .bind(verified_at)
+    .bind(decision.publish)
     .fetch_all(&mut *conn)
     .await?;
     // Both neighbours come from the ordered scans of the primary key
     // across the partitions (a merge of one index probe per partition).
     let neighbours = neighbours_from_rows(&rows)?;
     update_runs(conn, product, cond, r, neighbours).await?;
-    if decision.publish {
-        let agrees = current
-            .as_ref()
-            .map(|o| o.price_minor == r.price_minor && o.availability == r.availability);
-        let status = if r.trusted {
-            OfferStatus::Verified
-        } else {
-            match (&current, agrees) {
-                (Some(o), Some(true)) => o.status,
-                _ => OfferStatus::Provisional,
-            }
-        };
-        let verified_at = if r.trusted {
-            Some(r.observed_at)
-        } else {
-            current.as_ref().and_then(|o| o.last_verified_at)
-        };
-        sqlx::query(
-            "INSERT INTO offers (product_id, condition, price_minor, availability, seller, \
-               observed_at, status, last_verified_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (product_id, condition) DO UPDATE SET \
-               price_minor = excluded.price_minor, availability = excluded.availability, \
-               seller = excluded.seller, observed_at = excluded.observed_at, \
-               status = excluded.status, last_verified_at = excluded.last_verified_at, \
-               updated_at = excluded.updated_at",
-        )
-        .bind(product)
-        .bind(cond)
-        .bind(r.price_minor)
-        .bind(small(code::availability(r.availability)))
-        .bind(small(code::seller(r.seller)))
-        .bind(r.observed_at)
-        .bind(status as i16)
-        .bind(verified_at)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-    }
     Ok(decision.outcome)
 }
 
