@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # its variables are used by the scripts that source it
 # Shared setup for scripts/run, scripts/test and scripts/build-extension.
 # Sourced, never run. Everything here is idempotent: a second call checks
 # and changes nothing.
@@ -73,9 +73,10 @@ pw_apt_install() {
 		pw_die "missing Debian packages: $missing. As root, run: apt-get update && apt-get install -y $missing   (for example with sudo), then run this command again."
 	fi
 	pw_say "installing Debian packages: $missing"
-	apt-get update -qq
+	apt-get update -qq || pw_die "apt-get update failed"
 	# shellcheck disable=SC2086 # word splitting of the package list is intended
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null ||
+		pw_die "apt-get install -y $missing failed"
 }
 
 # --- wasm32 toolchain route ------------------------------------------------
