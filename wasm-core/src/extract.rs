@@ -44,6 +44,14 @@
 //! - Temporarily out of stock but orderable: availability `out_of_stock`,
 //!   the buy-box price kept (it is the price an order is charged).
 //! - Kindle e-books: availability `in_stock` (digitally available now).
+//! - A URL that is not an Amazon store's is ignored as a source (the page
+//!   decides marketplace and ASIN).
+//! - Offers after the first: only the used offer of a new/used buy box
+//!   (its row header price), seller `unknown`. "New & used from" minimums,
+//!   other sellers' lists and carousels are never offers.
+//! - Seller: `amazon` when the buy box says the offer is sold by Amazon in
+//!   any locale (shipped-by-Amazon alone is fulfilment, not sale),
+//!   `third_party` when another merchant sells it, else `unknown`.
 
 use crate::asin::Asin;
 use crate::marketplace::{Currency, Marketplace};
@@ -112,8 +120,11 @@ pub fn extract_html(html: &str, url: Option<&str>) -> Extraction {
 
 /// Runs the rules over `page`. `url` is the page's address when known.
 pub fn extract<P: Page>(page: &P, url: Option<&str>) -> Extraction {
-    let kind = page_kind(page);
     let url_mp = url.and_then(Marketplace::from_url);
+    // Judgement call: a URL that is not an Amazon store's (a saved copy
+    // served from elsewhere, a test server) is ignored as a source;
+    // marketplace and ASIN then come from the page, like with no URL.
+    let kind = page_kind(page);
     let mut mp = url_mp.or_else(|| marketplace_from_page(page));
     let asin = url
         .filter(|_| url_mp.is_some())
@@ -184,14 +195,27 @@ pub fn fold_ws(s: &str) -> String {
 /// Text of `node` without the source of scripts and styles inside it,
 /// whitespace folded.
 fn visible_text<P: Page>(page: &P, node: &P::Node) -> String {
-    let mut text = page.text(node);
+    let full = page.text(node);
+    // Scripts and styles appear in `full` in document order: cut each one
+    // out with a single forward pass (linear in the text's length).
+    let mut out = String::with_capacity(full.len());
+    let mut cursor = 0;
     for hidden in sel(page, Some(node), "script, style") {
         let t = page.text(&hidden);
-        if !t.is_empty() {
-            text = text.replacen(&t, " ", 1);
+        if t.is_empty() {
+            continue;
+        }
+        let Some(rest) = full.get(cursor..) else {
+            break;
+        };
+        if let Some(pos) = rest.find(&t) {
+            out.push_str(&rest[..pos]);
+            out.push(' ');
+            cursor += pos + t.len();
         }
     }
-    fold_ws(&text)
+    out.push_str(full.get(cursor..).unwrap_or(""));
+    fold_ws(&out)
 }
 
 // ---------------------------------------------------------------------
@@ -252,8 +276,12 @@ fn script_var<P: Page>(page: &P, name: &str) -> Option<String> {
         let src = page.text(&script);
         let mut rest = src.as_str();
         while let Some(pos) = rest.find(name) {
+            let before = rest[..pos].chars().next_back();
             let after = &rest[pos + name.len()..];
             rest = after;
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$') {
+                continue;
+            }
             let t = after.trim_start();
             let Some(t) = t.strip_prefix('=').or_else(|| t.strip_prefix(':')) else {
                 continue;

@@ -418,3 +418,27 @@ fn used_row_is_listed_after_the_buy_box_offer() {
     let got = extract_html(&load("used_only.html"), None);
     assert_eq!(got.offers.len(), 1, "{:?}", got.offers);
 }
+
+#[test]
+fn a_non_amazon_url_is_ignored_as_a_source() {
+    let html = load("book_buynew.html");
+    let got = extract_html(&html, Some("http://127.0.0.1:8080/dp/B000000001"));
+    assert_eq!(got.page, PageKind::Product);
+    assert_eq!(got.asin.as_deref(), Some("349803587X"));
+    assert_eq!(got.marketplace.as_deref(), Some("amazon.de"));
+    assert_eq!(got.offers[0].price_minor, Some(1299));
+}
+
+#[test]
+fn scripts_inside_the_buy_box_do_not_count_as_text() {
+    let html = r#"<span id="productTitle">T</span><div id="buybox">
+        <script>var s = "Sold by Amazon"; var a = "Currently unavailable";</script>
+        <span id="priceblock_ourprice">$5.00</span>
+        <div id="availability"><script>x = "out of stock"</script>In Stock.</div>
+        <div id="merchant-info"><style>.x{}</style>Sold by Widget Co</div></div>"#;
+    let got = extract_html(html, Some("https://www.amazon.com/dp/B000000001"));
+    let o = &got.offers[0];
+    assert_eq!(o.price_minor, Some(500));
+    assert_eq!(o.availability, Availability::InStock);
+    assert_eq!(o.seller, Seller::ThirdParty);
+}
