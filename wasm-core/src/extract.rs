@@ -817,6 +817,19 @@ fn is_renewed(title: Option<&str>) -> bool {
     })
 }
 
+/// Text marking a price as member-only (Prime). "Join Prime to buy this
+/// item at ..." is not: it sits beside the price everyone pays.
+const MEMBER_ONLY: &[&str] = &[
+    "prime member price",
+    "exclusively for amazon prime members",
+    "exclusively for prime members",
+];
+
+fn is_member_only(text: &str) -> bool {
+    let t = text.to_lowercase();
+    MEMBER_ONLY.iter().any(|k| t.contains(k))
+}
+
 // ---------------------------------------------------------------------
 // Offers.
 
@@ -961,7 +974,7 @@ fn buy_box_offers<P: Page>(page: &P, mp: Option<Marketplace>, title: Option<&str
         .find(|row| {
             page.attr(row, "data-a-accordion-row-name").as_deref()
                 == Some("primeSavingsUpsellAccordionRow")
-                || visible_text(page, row).contains("exclusively for Amazon Prime members")
+                || is_member_only(&visible_text(page, row))
         });
     if member_row.is_some() {
         let regular = first(page, None, "[data-a-accordion-row-name=newAccordionRow]");
@@ -1006,6 +1019,24 @@ fn buy_box_offers<P: Page>(page: &P, mp: Option<Marketplace>, title: Option<&str
             )],
             Found::None => vec![no_price("prime_member_only", avail, seller)],
         };
+    }
+
+    // A member-only price shown as the headline price with no regular
+    // row to read instead: no price rather than the member price.
+    let headline = sel(
+        page,
+        None,
+        "#corePriceDisplay_desktop_feature_div, #corePrice_feature_div, #apex_desktop",
+    );
+    if headline
+        .iter()
+        .any(|n| is_member_only(&visible_text(page, n)))
+    {
+        return vec![no_price(
+            "prime_member_only",
+            Availability::Unknown,
+            Seller::Unknown,
+        )];
     }
 
     let avail = availability(page, None);

@@ -442,3 +442,24 @@ fn scripts_inside_the_buy_box_do_not_count_as_text() {
     assert_eq!(o.availability, Availability::InStock);
     assert_eq!(o.seller, Seller::ThirdParty);
 }
+
+#[test]
+fn member_only_headline_price_without_a_regular_row_is_no_price() {
+    let html = r#"<span id="productTitle">Charger</span>
+        <div id="corePriceDisplay_desktop_feature_div"><span>Prime Member Price</span>
+        <span class="a-price priceToPay"><span class="a-offscreen">$35.99</span></span></div>
+        <input type="hidden" id="twister-plus-price-data-price" value="35.99">
+        <div id="availability">In Stock</div><input id="add-to-cart-button" type="submit">"#;
+    let got = extract_html(html, Some("https://www.amazon.com/dp/B0DR8G428S"));
+    assert_eq!(got.offers[0].price_minor, None);
+    assert_eq!(got.offers[0].rule, "prime_member_only");
+}
+
+#[test]
+fn page_kinds_serialise_in_snake_case() {
+    let got = extract_html(&load("not_found.html"), None);
+    let json = serde_json::to_value(&got).expect("serialisable");
+    assert_eq!(json["page"], "not_found");
+    let got = extract_html(&load("non_amazon.html"), None);
+    assert_eq!(serde_json::to_value(&got).expect("json")["page"], "unknown");
+}
