@@ -22,6 +22,8 @@ pub mod env;
 pub mod fake_amazon;
 pub mod http;
 pub mod server;
+pub mod smtp_sink;
+pub mod webhook_sink;
 
 pub use browser::{BrowserRun, ExtensionBrowser};
 pub use env::{ci, skip_or_fail, workspace_root};
