@@ -272,10 +272,13 @@ pub async fn product_page(
         p.insert("range".into(), "3m".into());
     }
     let q = history_query(&p)?;
-    let Some(h) = load_history(&state, &marketplace, &asin, &q).await? else {
+    let Some(h) = load_history(&state, &marketplace, &asin, &q, true).await? else {
         return Ok(not_found_page(&marketplace, &asin));
     };
-    let s: &ProductSummary = &h.summary;
+    let Some(s) = h.summary.as_ref() else {
+        return Ok(not_found_page(&marketplace, &asin));
+    };
+    let s: &ProductSummary = s;
     let currency = s.currency.clone();
     let fmt = |v: i64| money(v, m, &currency);
     let base = state.config.public_url.clone().unwrap_or_default();

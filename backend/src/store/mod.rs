@@ -465,6 +465,17 @@ pub struct OfferSummary {
     pub highest: Option<(i64, i64)>,
 }
 
+/// The identity of a product, without its offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductInfo {
+    /// Row id.
+    pub id: ProductId,
+    /// ISO 4217 currency.
+    pub currency: String,
+    /// Latest non-empty title.
+    pub title: String,
+}
+
 /// A product as listed by search.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProductRef {
@@ -563,6 +574,25 @@ pub trait Storage: Send + Sync + 'static {
     /// watches, alerts and contact addresses), and tombstone the key
     /// (`erased_at = now`, reputation reset).
     async fn erase_key(&self, key_id: KeyId, now: i64) -> StoreResult<()>;
+
+    /// Id, currency and title of a product (no offers): the cheap lookup of
+    /// the history endpoint. The default goes through
+    /// [`Storage::product_summary`]; implementations should override it
+    /// with one indexed query. (Added after the first version of the trait.)
+    async fn product_info(
+        &self,
+        marketplace: &str,
+        asin: &str,
+    ) -> StoreResult<Option<ProductInfo>> {
+        Ok(self
+            .product_summary(marketplace, asin)
+            .await?
+            .map(|s| ProductInfo {
+                id: s.id,
+                currency: s.currency,
+                title: s.title,
+            }))
+    }
 
     /// The product and its published offers; `None` when unknown.
     async fn product_summary(

@@ -126,6 +126,20 @@ pub async fn story(store: &dyn Storage) {
     assert_eq!(o.lowest, Some((4999, t0)));
     let product = s.id;
     assert_eq!(runs(store, product).await, vec![(t0, t0, Some(4999), 1)]);
+    let info = store
+        .product_info("amazon.de", "B000STORY1")
+        .await
+        .expect("info")
+        .expect("known");
+    assert_eq!(
+        (info.id, info.currency.as_str(), info.title.as_str()),
+        (product, "EUR", "Stabmixer Deluxe 800 Watt")
+    );
+    assert!(store
+        .product_info("amazon.de", "B000NOPE00")
+        .await
+        .expect("info")
+        .is_none());
 
     // A replay in a later batch is a duplicate too, and changes nothing.
     let out = store
