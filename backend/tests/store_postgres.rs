@@ -76,6 +76,7 @@ impl FreshDatabase {
         let mut admin = PgConnection::connect(&server)
             .await
             .unwrap_or_else(|e| panic!("cannot connect to {ENV}: {e}"));
+        drop_stale_databases(&mut admin).await;
         sqlx::query(&format!("CREATE DATABASE \"{name}\""))
             .execute(&mut admin)
             .await
@@ -83,6 +84,30 @@ impl FreshDatabase {
         let _ = admin.close().await;
         let url = with_database(&server, &name);
         Some(FreshDatabase { server, name, url })
+    }
+}
+
+/// Drops the databases of earlier test processes that died before their
+/// guards ran (killed runs): names carry the process id, and a database
+/// whose process no longer exists on this machine is stale. Best effort.
+async fn drop_stale_databases(admin: &mut PgConnection) {
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'pricewatch\\_t%'")
+            .fetch_all(&mut *admin)
+            .await
+            .unwrap_or_default();
+    for name in names {
+        let pid = name
+            .strip_prefix("pricewatch_t")
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        let Some(pid) = pid else { continue };
+        if pid == std::process::id() || std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .execute(&mut *admin)
+            .await;
     }
 }
 
