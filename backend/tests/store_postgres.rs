@@ -173,6 +173,15 @@ async fn postgres_story() {
         // around its `now`) created the partitions of that time and moved
         // the history rows there; the audit rows were purged.
         let pool = reopened.pool();
+        // A unique violation maps to the same storage error as on SQLite.
+        let dup = sqlx::query(
+            "INSERT INTO products (marketplace, asin, currency, created_at) \
+             VALUES ('amazon.de', 'B000STORY1', 'EUR', 0)",
+        )
+        .execute(pool)
+        .await
+        .map_err(StoreError::from);
+        assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
         assert_eq!(
             count(pool, "SELECT count(*) FROM history_runs_default").await,
             0

@@ -36,8 +36,9 @@
 
 use super::{
     code, decide, plan_run_update, redact_url, IngestOutcome, KeyActivity, KeyId, KeyRecord,
-    NewReport, Offer, OfferStatus, OfferSummary, ProductId, ProductRef, ProductSummary, PurgeStats,
-    Registered, Run, RunPlan, Storage, StorageStats, StoreError, StoreResult,
+    NewReport, Offer, OfferStatus, OfferSummary, ProductId, ProductInfo, ProductRef,
+    ProductSummary, PurgeStats, Registered, Run, RunPlan, Storage, StorageStats, StoreError,
+    StoreResult,
 };
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
@@ -823,6 +824,28 @@ impl Storage for PostgresStore {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn product_info(
+        &self,
+        marketplace: &str,
+        asin: &str,
+    ) -> StoreResult<Option<ProductInfo>> {
+        let row = sqlx::query(
+            "SELECT id, currency, title FROM products WHERE marketplace = $1 AND asin = $2",
+        )
+        .bind(marketplace)
+        .bind(asin)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(ProductInfo {
+                id: r.try_get("id")?,
+                currency: r.try_get("currency")?,
+                title: r.try_get("title")?,
+            })
+        })
+        .transpose()
     }
 
     async fn product_summary(
