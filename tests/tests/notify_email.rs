@@ -452,3 +452,62 @@ async fn unreachable_server_is_retried() {
     let outcome = ch.deliver_confirmation("a@example.org", "t", 1, NOW).await;
     assert_eq!(outcome, DeliveryOutcome::Retry { at: NOW });
 }
+
+/// The sink itself, spoken to by hand: command order, RSET, HELO, and
+/// dot-unstuffing of DATA.
+#[tokio::test]
+async fn sink_speaks_smtp() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let sink = SmtpSink::start().expect("sink");
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", sink.port()))
+        .await
+        .expect("connect");
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    macro_rules! next {
+        () => {
+            lines.next_line().await.expect("read").expect("line")
+        };
+    }
+    assert!(next!().starts_with("220 "));
+
+    let script: &[(&str, &str)] = &[
+        ("HELO client.example", "250 "),
+        ("RCPT TO:<x@example.org>", "503 "),
+        ("MAIL FROM:<a@example.org>", "250 "),
+        ("MAIL FROM:<b@example.org>", "503 "),
+        ("RSET", "250 "),
+        ("DATA", "503 "),
+        ("MAIL FROM:<a@example.org> SIZE=100", "250 "),
+        ("RCPT TO:<x@example.org>", "250 "),
+        ("RCPT TO:<y@example.org>", "250 "),
+        ("NOOP", "250 "),
+        ("BOGUS", "502 "),
+        ("DATA", "354 "),
+    ];
+    for (command, expected) in script {
+        write
+            .write_all(format!("{command}\r\n").as_bytes())
+            .await
+            .expect("write");
+        let reply = next!();
+        assert!(reply.starts_with(expected), "{command} -> {reply}");
+    }
+    write
+        .write_all(b"Subject: dots\r\n\r\n..leading dot\r\n...two\r\nplain\r\n.\r\n")
+        .await
+        .expect("write");
+    assert!(next!().starts_with("250 "));
+    write.write_all(b"QUIT\r\n").await.expect("write");
+    assert!(next!().starts_with("221 "));
+
+    let mail = only_message(&sink);
+    assert_eq!(mail.mail_from, "a@example.org");
+    assert_eq!(mail.rcpt_to, vec!["x@example.org", "y@example.org"]);
+    assert_eq!(
+        mail.data,
+        "Subject: dots\r\n\r\n.leading dot\r\n..two\r\nplain\r\n"
+    );
+    assert_eq!(mail.header("Subject").as_deref(), Some("dots"));
+    assert_eq!(sink.transactions(), 3);
+}

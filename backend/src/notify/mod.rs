@@ -46,6 +46,17 @@
 //! [`token::new_token`]; it is shown to the user once and must be stored as
 //! is (the HMAC needs it).
 //!
+//! # What the HTTP side must do with the links (not built here)
+//! - `GET /v1/email/confirm?token=`: mark the address confirmed; only then
+//!   may the worker push alerts for it into the [`DigestBatcher`].
+//! - `/v1/email/unsubscribe?token=`: the token is per confirmed address,
+//!   so it stops all mail to that address. Mail clients that implement
+//!   RFC 8058 send `POST` with the form body `List-Unsubscribe=One-Click`;
+//!   that must unsubscribe at once, without a login or a confirmation
+//!   page. A `GET` (a person clicking the link in the text) should show a
+//!   page with a button that makes that `POST`, because link scanners
+//!   prefetch `GET`s.
+//!
 //! # Modules
 //! - [`compose`]: pure message composition (alert, digest and confirmation
 //!   mail; the webhook JSON body);
