@@ -231,6 +231,10 @@ async fn plain_http_needs_the_loopback_switch() {
         other => panic!("{other:?}"),
     }
     assert!(sink.requests().is_empty(), "nothing was sent");
+    assert!(strict
+        .check_webhook_url("https://discord.com/api/webhooks/1/x")
+        .is_ok());
+    assert!(strict.check_webhook_url(&sink.url("/hook")).is_err());
 }
 
 #[tokio::test]

@@ -148,6 +148,13 @@ impl Channels {
         self.mailer.is_some()
     }
 
+    /// Whether a webhook URL passes the transport rules (https, or
+    /// loopback http when allowed): for the watch API to refuse a bad URL
+    /// when it is saved rather than dead-letter its first alert.
+    pub fn check_webhook_url(&self, url: &str) -> Result<(), String> {
+        self.webhook.check_url(url).map(|_| ())
+    }
+
     /// The deployment settings.
     pub fn config(&self) -> &ChannelConfig {
         &self.config
@@ -179,8 +186,8 @@ impl Channels {
         self.record(Channel::Email, outcome)
     }
 
-    /// Sends the "confirm this address" mail. Not retried by the policy on
-    /// its own: the outcome says what happened, as for alerts.
+    /// Sends the "confirm this address" mail. The outcome works as for
+    /// alerts: the caller stores it and calls again at `Retry { at }`.
     pub async fn deliver_confirmation(
         &self,
         address: &str,

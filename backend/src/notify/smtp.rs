@@ -25,6 +25,7 @@
 
 use super::compose::Email;
 use super::retry::Failure;
+use super::token::hex;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -317,7 +318,15 @@ impl SmtpMailer {
         let to: Mailbox = to
             .parse()
             .map_err(|e: lettre::address::AddressError| SendError::Recipient(e.to_string()))?;
+        // Message-ID under the sender's domain (judgement call: the
+        // machine's host name, lettre's default, is often not a public
+        // domain, which spam filters hold against a message).
+        let mut random = [0u8; 16];
+        let message_id = getrandom::getrandom(&mut random)
+            .ok()
+            .map(|()| format!("<{}@{}>", hex(&random), self.from.email.domain()));
         let mut builder = Message::builder()
+            .message_id(message_id)
             .from(self.from.clone())
             .to(to)
             .subject(email.subject.clone())
@@ -471,6 +480,13 @@ mod tests {
         );
         assert!(raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"));
         assert!(raw.contains("Auto-Submitted: auto-generated\r\n"));
+        assert!(raw.contains("\r\nDate: "), "{raw}");
+        assert!(raw.contains("@pw.example>\r\n"), "Message-ID: {raw}");
+        assert!(raw.starts_with("Message-ID: <"), "{raw}");
+        assert!(
+            raw.contains("From: pricewatch <alerts@pw.example>\r\n"),
+            "{raw}"
+        );
         assert!(raw.contains("multipart/alternative"));
         assert!(raw.is_ascii());
         assert!(matches!(
