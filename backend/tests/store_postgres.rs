@@ -488,6 +488,83 @@ async fn partitions_are_created_ahead_and_filled_from_default() {
     }
 }
 
+/// A batch is applied as if report by report: a later report sees the
+/// offer an earlier one published, a repeated nonce is a duplicate for the
+/// second copy only, a currency mismatch claims nothing.
+#[tokio::test]
+async fn a_batch_sees_its_own_earlier_reports() {
+    let Some(db) = FreshDatabase::create("a_batch_sees_its_own_earlier_reports").await else {
+        return;
+    };
+    let store = PostgresStore::open(&db.url).await.expect("open");
+    let now = common::story::NOW;
+    let key = match store
+        .register_key(&[6u8; 32], now - 60_000, None)
+        .await
+        .expect("register")
+    {
+        Registered::Created(k) => k.id,
+        other => panic!("expected Created, got {other:?}"),
+    };
+    let mut usd = report(key, 4, "B00BATCH01", now - 1_000, 1);
+    usd.currency = "USD".into();
+    let mut verified = report(key, 5, "B00BATCH01", now - 500, 900);
+    verified.trusted = true;
+    let out = store
+        .ingest(
+            &[
+                // Publishes 1000 at now - 2 s (creates the product, EUR).
+                report(key, 1, "B00BATCH01", now - 2_000, 1000),
+                // Older than that and disagreeing: history only.
+                report(key, 2, "B00BATCH01", now - 3_000, 1100),
+                // The same nonce again: duplicate.
+                report(key, 1, "B00BATCH01", now - 1_500, 1000),
+                // Wrong currency: no trace, nonce 4 stays free.
+                usd,
+                // Newer: publishes; agrees with nothing published before.
+                verified,
+                // Agrees with the verified offer: keeps its status.
+                report(key, 6, "B00BATCH01", now - 100, 900),
+            ],
+            now,
+        )
+        .await
+        .expect("ingest");
+    assert_eq!(
+        out,
+        vec![
+            IngestOutcome::Accepted,
+            IngestOutcome::Stored,
+            IngestOutcome::Duplicate,
+            IngestOutcome::CurrencyMismatch,
+            IngestOutcome::Accepted,
+            IngestOutcome::Accepted,
+        ]
+    );
+    let s = store
+        .product_summary("amazon.de", "B00BATCH01")
+        .await
+        .expect("summary")
+        .expect("known");
+    let o = &s.offers[0].offer;
+    assert_eq!(o.price_minor, Some(900));
+    assert_eq!(o.observed_at, now - 100);
+    assert_eq!(o.status, backend::store::OfferStatus::Verified);
+    assert_eq!(o.last_verified_at, Some(now - 500));
+    // Nonce 4 was not claimed by the mismatching report.
+    let out = store
+        .ingest(&[report(key, 4, "B00BATCH01", now - 50, 900)], now)
+        .await
+        .expect("ingest");
+    assert_eq!(out, vec![IngestOutcome::Accepted]);
+    assert_eq!(
+        count(store.pool(), "SELECT count(*) FROM reports").await,
+        5,
+        "four stored from the batch, one after"
+    );
+    store.close().await;
+}
+
 #[tokio::test]
 async fn unreachable_server_is_a_one_line_error() {
     // Port 1 on loopback: nothing listens there.

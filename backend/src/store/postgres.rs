@@ -44,7 +44,7 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, Row};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -234,46 +234,72 @@ fn offer_from_row(row: &PgRow) -> Result<Offer, sqlx::Error> {
     })
 }
 
-/// Finds or creates the product of `r` (the caller holds its advisory
-/// lock, so lookup-then-insert does not race).
-async fn product_for(
+/// Resolves the product of every report, in order: the process cache,
+/// then one query for all the others, then an insert for each product not
+/// known yet (created from the first report that names it, as the SQLite
+/// store does). The caller holds the products' advisory locks, so
+/// lookup-then-insert does not race.
+async fn resolve_products(
     conn: &mut PgConnection,
     store: &PostgresStore,
     fresh: &mut ProductCache,
-    r: &NewReport,
+    reports: &[NewReport],
     now: i64,
-) -> Result<(ProductId, String), sqlx::Error> {
-    if let Some(p) = store.cached_product(&r.marketplace, &r.asin) {
-        return Ok(p);
+) -> Result<Vec<(ProductId, String)>, sqlx::Error> {
+    let mut wanted = HashSet::new();
+    let (mut markets, mut asins) = (Vec::new(), Vec::new());
+    for r in reports {
+        if store.cached_product(&r.marketplace, &r.asin).is_none()
+            && wanted.insert((r.marketplace.as_str(), r.asin.as_str()))
+        {
+            markets.push(r.marketplace.as_str());
+            asins.push(r.asin.as_str());
+        }
     }
-    let key = (r.marketplace.clone(), r.asin.clone());
-    if let Some(p) = fresh.get(&key) {
-        return Ok(p.clone());
+    if !markets.is_empty() {
+        let rows = sqlx::query(
+            "SELECT p.id, p.currency, p.marketplace, p.asin FROM products p \
+             JOIN unnest($1::text[], $2::text[]) AS w(m, a) \
+               ON p.marketplace = w.m AND p.asin = w.a",
+        )
+        .bind(&markets)
+        .bind(&asins)
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in &rows {
+            fresh.insert(
+                (row.try_get("marketplace")?, row.try_get("asin")?),
+                (row.try_get("id")?, row.try_get("currency")?),
+            );
+        }
     }
-    let row = sqlx::query("SELECT id, currency FROM products WHERE marketplace = $1 AND asin = $2")
+    let mut out = Vec::with_capacity(reports.len());
+    for r in reports {
+        if let Some(p) = store.cached_product(&r.marketplace, &r.asin) {
+            out.push(p);
+            continue;
+        }
+        let key = (r.marketplace.clone(), r.asin.clone());
+        if let Some(p) = fresh.get(&key) {
+            out.push(p.clone());
+            continue;
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO products (marketplace, asin, title, currency, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
         .bind(&r.marketplace)
         .bind(&r.asin)
-        .fetch_optional(&mut *conn)
+        .bind(&r.title)
+        .bind(&r.currency)
+        .bind(now)
+        .fetch_one(&mut *conn)
         .await?;
-    let p = match row {
-        Some(row) => (row.try_get("id")?, row.try_get("currency")?),
-        None => {
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO products (marketplace, asin, title, currency, created_at) \
-                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
-            )
-            .bind(&r.marketplace)
-            .bind(&r.asin)
-            .bind(&r.title)
-            .bind(&r.currency)
-            .bind(now)
-            .fetch_one(&mut *conn)
-            .await?;
-            (id, r.currency.clone())
-        }
-    };
-    fresh.insert(key, p.clone());
-    Ok(p)
+        let p = (id, r.currency.clone());
+        fresh.insert(key, p.clone());
+        out.push(p);
+    }
+    Ok(out)
 }
 
 /// Splits the rows of the neighbour lookup (column `side`: 0 = the run with
@@ -468,56 +494,123 @@ async fn update_runs(
     Ok(())
 }
 
-async fn ingest_one(
+/// Applies a batch in order (see [`Storage::ingest`]). Round trips are
+/// what an ingest transaction (holding its product locks) spends its time
+/// on, so the per-batch work is done once: resolve the products, claim
+/// every nonce in one statement, read every published offer the batch
+/// touches in one statement. Each report then takes two statements: one
+/// that inserts the audit row, refreshes the title, moves the published
+/// offer and reads the neighbouring runs (data-modifying CTEs always run
+/// to completion; the neighbour query needs none of their changes), and
+/// the run update. The published offers are tracked in memory through the
+/// batch, so a later report of the same series sees an earlier one's.
+async fn ingest_batch(
     conn: &mut PgConnection,
     store: &PostgresStore,
     fresh: &mut ProductCache,
-    r: &NewReport,
+    reports: &[NewReport],
     now: i64,
-) -> Result<IngestOutcome, sqlx::Error> {
-    let (product, currency) = product_for(conn, store, fresh, r, now).await?;
-    if currency != r.currency {
-        return Ok(IngestOutcome::CurrencyMismatch);
+) -> Result<Vec<IngestOutcome>, sqlx::Error> {
+    let products = resolve_products(conn, store, fresh, reports, now).await?;
+    let mut outcomes: Vec<Option<IngestOutcome>> = vec![None; reports.len()];
+    // A report whose currency differs from its product's leaves no trace
+    // (it does not even claim its nonce).
+    let (mut claim_keys, mut claim_nonces) = (Vec::new(), Vec::new());
+    for (i, r) in reports.iter().enumerate() {
+        if products[i].1 != r.currency {
+            outcomes[i] = Some(IngestOutcome::CurrencyMismatch);
+        } else {
+            claim_keys.push(r.key_id);
+            claim_nonces.push(r.nonce.to_vec());
+        }
     }
-    let cond = small(code::condition(r.condition));
-    // Round trips are what an ingest transaction (holding its product
-    // locks) spends its time on, so a report takes three statements:
-    // claim the nonce and read the published offer; insert the audit row,
-    // refresh the title, move the published offer and read the
-    // neighbouring runs (data-modifying CTEs always run to completion; the
-    // neighbour query needs none of their changes); update the runs.
-    let claim = sqlx::query(
-        "WITH claim AS (INSERT INTO report_nonces (key_id, nonce, received_at) \
-           VALUES ($1, $2, $3) ON CONFLICT (key_id, nonce) DO NOTHING RETURNING 1) \
-         SELECT EXISTS (SELECT 1 FROM claim) AS claimed, o.price_minor, o.availability, \
-           o.seller, o.observed_at, o.status, o.last_verified_at \
-         FROM (SELECT 1) AS one \
-           LEFT JOIN offers o ON o.product_id = $4 AND o.condition = $5",
-    )
-    .bind(r.key_id)
-    .bind(&r.nonce[..])
-    .bind(now)
-    .bind(product)
-    .bind(cond)
-    .fetch_one(&mut *conn)
-    .await?;
-    if !claim.try_get::<bool, _>("claimed")? {
-        return Ok(IngestOutcome::Duplicate);
+    // Pairs claimed by this batch. A pair repeated inside the batch is
+    // inserted once; the first report naming it gets it, the others are
+    // duplicates (as if applied one by one).
+    let mut claimed: HashSet<(i64, Vec<u8>)> = HashSet::new();
+    if !claim_keys.is_empty() {
+        let rows = sqlx::query(
+            "INSERT INTO report_nonces (key_id, nonce, received_at) \
+             SELECT k, n, $3 FROM unnest($1::bigint[], $2::bytea[]) AS u(k, n) \
+             ON CONFLICT (key_id, nonce) DO NOTHING RETURNING key_id, nonce",
+        )
+        .bind(&claim_keys)
+        .bind(&claim_nonces)
+        .bind(now)
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in &rows {
+            claimed.insert((row.try_get("key_id")?, row.try_get("nonce")?));
+        }
     }
-    let current = match claim.try_get::<Option<i64>, _>("observed_at")? {
-        Some(_) => Some(offer_from_row(&claim)?),
-        None => None,
-    };
-    let decision = decide(current.as_ref(), r, now);
+    let mut series = HashSet::new();
+    for (i, r) in reports.iter().enumerate() {
+        if outcomes[i].is_none() {
+            if claimed.remove(&(r.key_id, r.nonce.to_vec())) {
+                series.insert((products[i].0, small(code::condition(r.condition))));
+            } else {
+                outcomes[i] = Some(IngestOutcome::Duplicate);
+            }
+        }
+    }
+    let mut offers: HashMap<(ProductId, i16), Offer> = HashMap::new();
+    if !series.is_empty() {
+        let (ids, conds): (Vec<i64>, Vec<i16>) = series.iter().copied().unzip();
+        let rows = sqlx::query(
+            "SELECT o.product_id, o.condition, o.price_minor, o.availability, o.seller, \
+               o.observed_at, o.status, o.last_verified_at \
+             FROM offers o JOIN unnest($1::bigint[], $2::smallint[]) AS w(p, c) \
+               ON o.product_id = w.p AND o.condition = w.c",
+        )
+        .bind(&ids)
+        .bind(&conds)
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in &rows {
+            offers.insert(
+                (row.try_get("product_id")?, row.try_get("condition")?),
+                offer_from_row(row)?,
+            );
+        }
+    }
+    for (i, r) in reports.iter().enumerate() {
+        if outcomes[i].is_some() {
+            continue;
+        }
+        let key = (products[i].0, small(code::condition(r.condition)));
+        let (outcome, published) =
+            apply_report(conn, key.0, key.1, r, offers.get(&key), now).await?;
+        if let Some(o) = published {
+            offers.insert(key, o);
+        }
+        outcomes[i] = Some(outcome);
+    }
+    Ok(outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or(IngestOutcome::Duplicate))
+        .collect())
+}
+
+/// Stores one report whose nonce this batch claimed: audit row, title,
+/// published offer, history runs. Returns the outcome and the new published
+/// offer when it moved.
+async fn apply_report(
+    conn: &mut PgConnection,
+    product: ProductId,
+    cond: i16,
+    r: &NewReport,
+    current: Option<&Offer>,
+    now: i64,
+) -> Result<(IngestOutcome, Option<Offer>), sqlx::Error> {
+    let decision = decide(current, r, now);
     let refresh_title = !r.title.is_empty() && decision.publish;
     // The published offer a publishing report moves to.
-    let agrees = current
-        .as_ref()
-        .map(|o| o.price_minor == r.price_minor && o.availability == r.availability);
+    let agrees =
+        current.map(|o| o.price_minor == r.price_minor && o.availability == r.availability);
     let status = if r.trusted {
         OfferStatus::Verified
     } else {
-        match (&current, agrees) {
+        match (current, agrees) {
             (Some(o), Some(true)) => o.status,
             _ => OfferStatus::Provisional,
         }
@@ -525,7 +618,7 @@ async fn ingest_one(
     let verified_at = if r.trusted {
         Some(r.observed_at)
     } else {
-        current.as_ref().and_then(|o| o.last_verified_at)
+        current.and_then(|o| o.last_verified_at)
     };
     let rows = sqlx::query(
         "WITH ins AS (INSERT INTO reports (key_id, nonce, product_id, condition, observed_at, \
@@ -571,7 +664,15 @@ async fn ingest_one(
     // across the partitions (a merge of one index probe per partition).
     let neighbours = neighbours_from_rows(&rows)?;
     update_runs(conn, product, cond, r, neighbours).await?;
-    Ok(decision.outcome)
+    let published = decision.publish.then(|| Offer {
+        price_minor: r.price_minor,
+        availability: r.availability,
+        seller: r.seller,
+        observed_at: r.observed_at,
+        status,
+        last_verified_at: verified_at,
+    });
+    Ok((decision.outcome, published))
 }
 
 /// Turns free text into a `tsquery` text: every word quoted (so no query
@@ -736,10 +837,7 @@ impl Storage for PostgresStore {
                 .bind(&locks)
                 .fetch_one(&mut *tx)
                 .await?;
-                let mut out = Vec::with_capacity(reports.len());
-                for r in reports {
-                    out.push(ingest_one(&mut tx, self, &mut fresh, r, now).await?);
-                }
+                let out = ingest_batch(&mut tx, self, &mut fresh, reports, now).await?;
                 tx.commit().await?;
                 Ok::<_, sqlx::Error>(out)
             }
