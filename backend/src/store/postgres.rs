@@ -664,7 +664,7 @@ async fn apply_report(
     // across the partitions (a merge of one index probe per partition).
     let neighbours = neighbours_from_rows(&rows)?;
     update_runs(conn, product, cond, r, neighbours).await?;
-    let published = decision.publish.then(|| Offer {
+    let published = decision.publish.then_some(Offer {
         price_minor: r.price_minor,
         availability: r.availability,
         seller: r.seller,
