@@ -307,6 +307,39 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_signature_round_trips_and_any_change_breaks_it(
+            secret in proptest::collection::vec(proptest::num::u8::ANY, 0..80),
+            body in proptest::collection::vec(proptest::num::u8::ANY, 1..400),
+            t in 0i64..4_000_000_000_000,
+            flip in proptest::num::usize::ANY,
+        ) {
+            let header = sign(&secret, &body, t);
+            proptest::prop_assert_eq!(verify_signature(&secret, &header, &body, t, 0), Ok(()));
+            let mut changed = body.clone();
+            let i = flip % changed.len();
+            changed[i] ^= 0x01;
+            proptest::prop_assert_eq!(
+                verify_signature(&secret, &header, &changed, t, 0),
+                Err(VerifyError::Mismatch)
+            );
+            let mut other = secret.clone();
+            // Not a zero byte: HMAC pads short keys with zeros, so [] and [0]
+            // are the same key.
+            other.push(1);
+            proptest::prop_assert_eq!(
+                verify_signature(&other, &header, &body, t, 0),
+                Err(VerifyError::Mismatch)
+            );
+        }
+
+        #[test]
+        fn verify_never_panics(header in ".{0,200}", body in proptest::collection::vec(proptest::num::u8::ANY, 0..50)) {
+            let _ = verify_signature(b"k", &header, &body, 0, 1000);
+        }
+    }
+
     #[test]
     fn url_rules() {
         assert!(check_url("https://discord.com/api/webhooks/1/x", false).is_ok());
