@@ -147,19 +147,20 @@ fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c')
 }
 
-/// Finds `needle` in `hay` starting at `from`.
-fn find(hay: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    let first = *needle.first()?;
-    let mut i = from;
-    while i + needle.len() <= hay.len() {
-        let off = hay.get(i..)?.iter().position(|&b| b == first)?;
-        i += off;
-        if hay.get(i..i + needle.len()) == Some(needle) {
-            return Some(i);
-        }
-        i += 1;
+/// Finds `needle` in `hay` starting at byte `from`. Uses `str::find`
+/// (vectorised) when `from` is a character boundary, which it always is
+/// for the ASCII delimiters the tokenizer stops on; the byte-wise path
+/// keeps the function total regardless.
+fn find(hay: &str, from: usize, needle: &str) -> Option<usize> {
+    match hay.get(from..) {
+        Some(rest) => rest.find(needle).map(|p| p + from),
+        None => hay
+            .as_bytes()
+            .get(from..)?
+            .windows(needle.len().max(1))
+            .position(|w| w == needle.as_bytes())
+            .map(|p| p + from),
     }
-    None
 }
 
 struct Builder {
@@ -385,10 +386,9 @@ impl Document {
         let mut i = 0;
         let mut text_start = 0;
         while i < len {
-            let Some(off) = bytes[i..].iter().position(|&c| c == b'<') else {
+            let Some(p) = find(html, i, "<") else {
                 break;
             };
-            let p = i + off;
             let next = bytes.get(p + 1).copied().unwrap_or(0);
             if next.is_ascii_alphabetic() {
                 b.text(&html[text_start..p], true);
@@ -404,7 +404,7 @@ impl Document {
                     let (content_end, resume) = if name == "plaintext" {
                         (len, len)
                     } else {
-                        raw_text_end(bytes, after, &name)
+                        raw_text_end(html, after, &name)
                     };
                     // A template's content lives in a separate fragment
                     // in the DOM: invisible to `querySelectorAll` and
@@ -425,7 +425,7 @@ impl Document {
                     i = after;
                 } else {
                     // `</>` is dropped; `</3...>` is a bogus comment.
-                    i = find(bytes, p + 2, b">").map_or(len, |e| e + 1);
+                    i = find(html, p + 2, ">").map_or(len, |e| e + 1);
                 }
                 text_start = i;
             } else if next == b'!' {
@@ -437,17 +437,17 @@ impl Document {
                     } else if bytes.get(p + 4..p + 6) == Some(b"->") {
                         p + 6
                     } else {
-                        find(bytes, p + 4, b"-->").map_or(len, |e| e + 3)
+                        find(html, p + 4, "-->").map_or(len, |e| e + 3)
                     }
                 } else if bytes.get(p..p + 9) == Some(b"<![CDATA[") {
-                    find(bytes, p + 9, b"]]>").map_or(len, |e| e + 3)
+                    find(html, p + 9, "]]>").map_or(len, |e| e + 3)
                 } else {
-                    find(bytes, p + 2, b">").map_or(len, |e| e + 1)
+                    find(html, p + 2, ">").map_or(len, |e| e + 1)
                 };
                 text_start = i;
             } else if next == b'?' {
                 b.text(&html[text_start..p], true);
-                i = find(bytes, p + 2, b">").map_or(len, |e| e + 1);
+                i = find(html, p + 2, ">").map_or(len, |e| e + 1);
                 text_start = i;
             } else {
                 // A lone `<` is text.
@@ -643,10 +643,11 @@ impl Document {
 /// Finds where raw text of `name` ends: the start of `</name` followed by
 /// whitespace, `/` or `>`. Returns (content end, resume position after the
 /// end tag); unterminated raw text runs to the end of input.
-fn raw_text_end(bytes: &[u8], from: usize, name: &str) -> (usize, usize) {
+fn raw_text_end(html: &str, from: usize, name: &str) -> (usize, usize) {
+    let bytes = html.as_bytes();
     let n = name.len();
     let mut i = from;
-    while let Some(p) = find(bytes, i, b"</") {
+    while let Some(p) = find(html, i, "</") {
         let cand = bytes.get(p + 2..p + 2 + n);
         let after = bytes.get(p + 2 + n).copied();
         if cand.is_some_and(|c| c.eq_ignore_ascii_case(name.as_bytes()))
@@ -655,7 +656,7 @@ fn raw_text_end(bytes: &[u8], from: usize, name: &str) -> (usize, usize) {
                 None | Some(b'>' | b'/') | Some(b' ' | b'\t' | b'\n' | b'\r' | b'\x0c')
             )
         {
-            let resume = find(bytes, p + 2 + n, b">").map_or(bytes.len(), |e| e + 1);
+            let resume = find(html, p + 2 + n, ">").map_or(bytes.len(), |e| e + 1);
             return (p, resume);
         }
         i = p + 2;
