@@ -4,8 +4,12 @@
 //! 4xx/5xx at a chosen stage on demand so tests can exercise retries.
 //!
 //! It listens on 127.0.0.1 on its own thread with its own tokio runtime, so
-//! sync and async tests use it alike; dropping the handle stops it. No TLS,
-//! no AUTH: clients connect with `smtp://127.0.0.1:{port}?tls=none`.
+//! sync and async tests use it alike; dropping the handle stops it. No
+//! AUTH. [`SmtpSink::start`] speaks plain SMTP (clients use
+//! `smtp://127.0.0.1:{port}?tls=none`); [`SmtpSink::start_tls`] speaks it
+//! inside TLS from the first byte (`smtps://127.0.0.1:{port}`) with a
+//! certificate from a throw-away CA that clients trust through
+//! [`SmtpSink::ca_pem`]. STARTTLS is not implemented.
 //!
 //! [`ReceivedMail`] has just enough MIME reading for assertions: headers
 //! (unfolded, RFC 2047 words decoded), and the text parts of a multipart
@@ -26,7 +30,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 
 /// The longest line or message accepted (bytes); longer closes the session.
 const MAX_LINE: usize = 64 * 1024;
@@ -68,14 +71,30 @@ struct State {
 /// A running SMTP sink.
 pub struct SmtpSink {
     addr: SocketAddr,
+    ca_pem: Option<String>,
     state: Arc<Mutex<State>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl SmtpSink {
-    /// Starts the sink on a free loopback port.
+    /// Starts a plain-SMTP sink on a free loopback port.
     pub fn start() -> crate::Result<SmtpSink> {
+        SmtpSink::start_with(None)
+    }
+
+    /// Starts an implicit-TLS (smtps) sink on a free loopback port.
+    pub fn start_tls() -> crate::Result<SmtpSink> {
+        let (ca_pem, config) =
+            make_tls().map_err(|e| crate::Error::new(format!("sink TLS setup: {e}")))?;
+        SmtpSink::start_with(Some((ca_pem, config)))
+    }
+
+    fn start_with(tls: Option<(String, Arc<rustls::ServerConfig>)>) -> crate::Result<SmtpSink> {
+        let (ca_pem, acceptor) = match tls {
+            Some((pem, config)) => (Some(pem), Some(tokio_rustls::TlsAcceptor::from(config))),
+            None => (None, None),
+        };
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -96,8 +115,19 @@ impl SmtpSink {
                         tokio::select! {
                             _ = &mut stopped => break,
                             accepted = listener.accept() => {
-                                if let Ok((stream, _)) = accepted {
-                                    tokio::spawn(session(stream, shared.clone()));
+                                let Ok((stream, _)) = accepted else { continue };
+                                let state = shared.clone();
+                                match acceptor.clone() {
+                                    None => {
+                                        tokio::spawn(session(stream, state));
+                                    }
+                                    Some(acceptor) => {
+                                        tokio::spawn(async move {
+                                            if let Ok(tls) = acceptor.accept(stream).await {
+                                                session(tls, state).await;
+                                            }
+                                        });
+                                    }
                                 }
                             }
                         }
@@ -106,6 +136,7 @@ impl SmtpSink {
             })?;
         Ok(SmtpSink {
             addr,
+            ca_pem,
             state,
             stop: Some(stop),
             thread: Some(thread),
@@ -117,9 +148,19 @@ impl SmtpSink {
         self.addr.port()
     }
 
-    /// The URL for `--smtp-url`: `smtp://127.0.0.1:{port}?tls=none`.
+    /// The URL for `--smtp-url`: `smtp://127.0.0.1:{port}?tls=none`, or
+    /// `smtps://127.0.0.1:{port}` for a TLS sink.
     pub fn url(&self) -> String {
-        format!("smtp://127.0.0.1:{}?tls=none", self.addr.port())
+        if self.ca_pem.is_some() {
+            format!("smtps://127.0.0.1:{}", self.addr.port())
+        } else {
+            format!("smtp://127.0.0.1:{}?tls=none", self.addr.port())
+        }
+    }
+
+    /// The PEM of the CA that signed a TLS sink's certificate.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     /// Answers `code` at `stage` for the next `times` transactions that
@@ -198,13 +239,41 @@ fn path_arg(rest: &str) -> Option<String> {
     Some(rest[start + 1..end].to_string())
 }
 
-async fn session(stream: TcpStream, state: Arc<Mutex<State>>) {
-    let (read, mut write) = stream.into_split();
+/// A CA and a leaf certificate for `127.0.0.1` and `localhost`.
+fn make_tls() -> Result<(String, Arc<rustls::ServerConfig>), Box<dyn std::error::Error>> {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, KeyUsagePurpose};
+    let ca_key = KeyPair::generate()?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca = ca_params.self_signed(&ca_key)?;
+    let leaf_key = KeyPair::generate()?;
+    let leaf_params =
+        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])?;
+    let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key)?;
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.der().clone()], key)?;
+    Ok((ca.pem(), Arc::new(config)))
+}
+
+async fn session<S>(stream: S, state: Arc<Mutex<State>>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    let (read, mut write) = tokio::io::split(stream);
     let mut reader = BufReader::new(read);
     if write
         .write_all(b"220 127.0.0.1 pricewatch test sink ESMTP\r\n")
         .await
         .is_err()
+        || write.flush().await.is_err()
     {
         return;
     }
@@ -223,6 +292,7 @@ async fn session(stream: TcpStream, state: Arc<Mutex<State>>) {
         }
         if !line.ends_with(b"\n") {
             let _ = write.write_all(b"500 5.5.6 line too long\r\n").await;
+            let _ = write.flush().await;
             return;
         }
         let text = String::from_utf8_lossy(&line)
@@ -279,6 +349,7 @@ async fn session(stream: TcpStream, state: Arc<Mutex<State>>) {
                     .write_all(b"354 end data with <CR><LF>.<CR><LF>\r\n")
                     .await
                     .is_err()
+                    || write.flush().await.is_err()
                 {
                     return;
                 }
@@ -310,11 +381,12 @@ async fn session(stream: TcpStream, state: Arc<Mutex<State>>) {
             "250 2.0.0 ok\r\n".to_string()
         } else if upper == "QUIT" {
             let _ = write.write_all(b"221 2.0.0 bye\r\n").await;
+            let _ = write.flush().await;
             return;
         } else {
             "502 5.5.2 command not implemented\r\n".to_string()
         };
-        if write.write_all(reply.as_bytes()).await.is_err() {
+        if write.write_all(reply.as_bytes()).await.is_err() || write.flush().await.is_err() {
             return;
         }
     }

@@ -511,3 +511,41 @@ async fn sink_speaks_smtp() {
     assert_eq!(mail.header("Subject").as_deref(), Some("dots"));
     assert_eq!(sink.transactions(), 3);
 }
+
+#[tokio::test]
+async fn smtps_with_a_private_ca() {
+    let sink = SmtpSink::start_tls().expect("tls sink");
+    let url = SmtpUrl::parse(&sink.url()).expect("url");
+    assert!(sink.url().starts_with("smtps://127.0.0.1:"));
+    let config = |ca: Option<String>| {
+        let mut c = SmtpConfig::new(url.clone(), "alerts@pricewatch.example");
+        c.extra_root_pem = ca;
+        Channels::new(
+            Some(c),
+            WebhookConfig::default(),
+            ChannelConfig {
+                public_url: PUBLIC_URL.into(),
+                retry: RetryPolicy::immediate(2),
+            },
+        )
+        .expect("channels")
+    };
+
+    // Without the CA the certificate is refused and nothing is sent.
+    let untrusting = config(None);
+    let outcome = untrusting
+        .deliver_confirmation("tls@example.org", "t1", 1, NOW)
+        .await;
+    assert_eq!(outcome, DeliveryOutcome::Retry { at: NOW });
+    assert!(sink.messages().is_empty());
+
+    // With it, the whole conversation runs inside TLS.
+    let trusting = config(sink.ca_pem().map(str::to_string));
+    let outcome = trusting
+        .deliver_confirmation("tls@example.org", "t2", 1, NOW)
+        .await;
+    assert_eq!(outcome, DeliveryOutcome::Delivered);
+    let mail = only_message(&sink);
+    assert_eq!(mail.rcpt_to, vec!["tls@example.org".to_string()]);
+    assert!(plain(&mail).contains("/v1/email/confirm?token=t2\n"));
+}

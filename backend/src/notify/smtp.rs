@@ -29,7 +29,7 @@ use super::token::hex;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::fmt;
 use std::time::Duration;
@@ -205,6 +205,9 @@ pub struct SmtpConfig {
     pub from: String,
     /// Per SMTP command.
     pub timeout: Duration,
+    /// A PEM CA certificate to trust besides the public roots (a relay
+    /// with a private CA; the tests' TLS sink).
+    pub extra_root_pem: Option<String>,
 }
 
 impl SmtpConfig {
@@ -214,6 +217,7 @@ impl SmtpConfig {
             url,
             from: from.into(),
             timeout: Duration::from_secs(30),
+            extra_root_pem: None,
         }
     }
 }
@@ -286,9 +290,17 @@ impl SmtpMailer {
                 SmtpSetupError::From(config.from.clone(), e.to_string())
             })?;
         let url = config.url;
-        let params = || {
-            TlsParameters::new(url.host.clone())
-                .map_err(|e| SmtpSetupError::Tls(url.host.clone(), e.to_string()))
+        let params = || -> Result<TlsParameters, SmtpSetupError> {
+            let err = |e: lettre::transport::smtp::Error| {
+                SmtpSetupError::Tls(url.host.clone(), e.to_string())
+            };
+            match &config.extra_root_pem {
+                None => TlsParameters::new(url.host.clone()).map_err(err),
+                Some(pem) => TlsParameters::builder(url.host.clone())
+                    .add_root_certificate(Certificate::from_pem(pem.as_bytes()).map_err(err)?)
+                    .build_rustls()
+                    .map_err(err),
+            }
         };
         let tls = match url.tls {
             SmtpTls::Wrapper => Tls::Wrapper(params()?),
