@@ -99,7 +99,12 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // 32 MiB of page cache per connection (the default is 2 MB):
+            // the audit log's random (key, nonce) index otherwise thrashes
+            // it once it holds a few hundred thousand rows.
+            .pragma("cache_size", "-32768")
+            .pragma("temp_store", "memory");
         let mut conn = SqliteConnection::connect_with(&opts)
             .await
             .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;
