@@ -108,6 +108,48 @@ impl ExtensionBrowser {
         skip_or_fail(test, &browser.missing()).then_some(browser)
     }
 
+    /// A copy of the built extension talking to `backend_url` instead of
+    /// the URL it was built with: `config.js` and the manifest's
+    /// `host_permissions` rewritten, the wasm untouched (so tests need no
+    /// wasm rebuild per backend). The copy lives in the returned folder.
+    pub fn with_backend(&self, backend_url: &str) -> Result<(ExtensionBrowser, tempfile::TempDir)> {
+        let dir = tempfile::Builder::new()
+            .prefix("pricewatch-extension-")
+            .tempdir()?;
+        let copy = dir.path().join("extension");
+        copy_dir(&self.extension_dir, &copy)?;
+        let url = backend_url.trim_end_matches('/');
+        if url.contains(['"', '\\', '\n']) {
+            return Err(Error::new(format!("unusable backend URL {url:?}")));
+        }
+        std::fs::write(
+            copy.join("config.js"),
+            format!("// Rewritten by the test harness.\nexport const BACKEND_URL = \"{url}\";\n"),
+        )?;
+        let manifest_path = copy.join("manifest.json");
+        let mut manifest: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&manifest_path)?)
+                .map_err(|e| Error::new(format!("{}: {e}", manifest_path.display())))?;
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| Error::new(format!("not a URL: {url}")))?;
+        let host_port = rest.split('/').next().unwrap_or_default();
+        // Chrome's match patterns ignore the port.
+        let host = host_port.rsplit_once(':').map_or(host_port, |(h, _)| h);
+        manifest["host_permissions"] = serde_json::json!([format!("{scheme}://{host}/*")]);
+        std::fs::write(
+            &manifest_path,
+            serde_json::to_string_pretty(&manifest).map_err(|e| Error::new(e.to_string()))?,
+        )?;
+        Ok((
+            ExtensionBrowser {
+                extension_dir: copy,
+                ..self.clone()
+            },
+            dir,
+        ))
+    }
+
     /// Runs `tests/js/<script>` with node, with a fresh Chromium profile and
     /// the extra environment `env`, killing it after `timeout`.
     pub fn run_script(
@@ -192,6 +234,20 @@ impl ExtensionBrowser {
             stderr,
         })
     }
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
 }
 
 fn read_lossy(path: &Path) -> String {

@@ -2,7 +2,6 @@
 //! SQLite database; killed when the handle is dropped.
 
 use crate::{http, Error, Result};
-use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -60,6 +59,39 @@ pub struct PricewatchServer {
     addr: SocketAddr,
     dir: tempfile::TempDir,
     log: PathBuf,
+    bin: PathBuf,
+    args: Vec<String>,
+}
+
+/// Spawns `pricewatch serve` on `addr` with the SQLite database in `dir`,
+/// appending its output to `log`.
+fn spawn_serve(
+    bin: &Path,
+    addr: SocketAddr,
+    dir: &Path,
+    log: &Path,
+    extra_args: &[String],
+) -> Result<Child> {
+    let database = format!("sqlite://{}", dir.join("pricewatch.db").display());
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
+    let err = out.try_clone()?;
+    Command::new(bin)
+        .arg("serve")
+        .arg("--listen")
+        .arg(addr.to_string())
+        .arg("--database")
+        .arg(&database)
+        .args(extra_args)
+        .current_dir(dir)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| Error::new(format!("spawn {}: {e}", bin.display())))
 }
 
 impl PricewatchServer {
@@ -96,29 +128,16 @@ impl PricewatchServer {
             .map_err(|e| fail(e.into()))?;
         let port = free_port().map_err(fail)?;
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let database = format!("sqlite://{}", dir.path().join("pricewatch.db").display());
         let log = dir.path().join("server.log");
-        let out = File::create(&log).map_err(|e| fail(e.into()))?;
-        let err = out.try_clone().map_err(|e| fail(e.into()))?;
-        let child = Command::new(bin)
-            .arg("serve")
-            .arg("--listen")
-            .arg(addr.to_string())
-            .arg("--database")
-            .arg(&database)
-            .args(extra_args)
-            .current_dir(dir.path())
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .map_err(|e| fail(Error::new(format!("spawn {}: {e}", bin.display()))))?;
+        let args: Vec<String> = extra_args.iter().map(|a| a.to_string()).collect();
+        let child = spawn_serve(bin, addr, dir.path(), &log, &args).map_err(fail)?;
         let mut server = PricewatchServer {
             child,
             addr,
             dir,
             log,
+            bin: bin.to_path_buf(),
+            args,
         };
         match server.wait_ready() {
             Ok(()) => Ok(server),
@@ -179,6 +198,21 @@ impl PricewatchServer {
     /// `GET path` on this server.
     pub fn get(&self, path: &str) -> Result<http::Response> {
         http::get(self.addr, path)
+    }
+
+    /// Stops the process (the database stays); [`PricewatchServer::restart`]
+    /// brings it back on the same port.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same address with the same database
+    /// and arguments, and waits until it is ready.
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop();
+        self.child = spawn_serve(&self.bin, self.addr, self.dir.path(), &self.log, &self.args)?;
+        self.wait_ready()
     }
 
     /// Whether the process is still running.

@@ -1,0 +1,199 @@
+// End-to-end collection scenarios for the extension (issue 7), driven by
+// tests/tests/extension_collect.rs. Environment (besides harness.cjs's):
+//   PRICEWATCH_FAKE_PORT     the fake Amazon's HTTPS port
+//   PRICEWATCH_BACKEND_URL   the backend the extension copy was built for
+//   PRICEWATCH_SCENARIO      "flow" | "corpus" | "offline"
+//   PRICEWATCH_PAGES         JSON list of page URLs (corpus)
+//   PRICEWATCH_SIGNAL_DIR    folder for the offline scenario's handshake
+//                            with the Rust side (stop/stopped/start files)
+// Prints {"result": {...}, "errors": [...]} (see harness.cjs).
+
+"use strict";
+
+const fs = require("fs");
+const path = require("path");
+const { run, waitFor } = require("./harness.cjs");
+
+const port = process.env.PRICEWATCH_FAKE_PORT;
+const backend = process.env.PRICEWATCH_BACKEND_URL;
+const scenario = process.env.PRICEWATCH_SCENARIO || "flow";
+
+const DOMAINS = ["amazon.com", "amazon.co.uk", "amazon.de", "amazon.fr", "amazon.it", "amazon.es", "amazon.nl", "amazon.se", "amazon.pl", "amazon.com.be", "amazon.ca", "amazon.com.mx", "amazon.com.br", "amazon.co.jp", "amazon.in", "amazon.com.au", "amazon.sg", "amazon.ae", "amazon.sa", "amazon.com.tr", "amazon.eg"];
+const rules = DOMAINS.flatMap((d) => [`MAP www.${d} 127.0.0.1:${port}`, `MAP ${d} 127.0.0.1:${port}`]).join(", ");
+
+/// A new tab whose console goes to stderr (shown when a test fails).
+async function newPage(context) {
+  const page = await context.newPage();
+  page.on("console", (m) => process.stderr.write(`[page ${m.type()}] ${m.text()}\n`));
+  return page;
+}
+
+function worker(context) {
+  const sw = context.serviceWorkers().find((w) => w.url().startsWith("chrome-extension://"));
+  if (!sw) throw new Error("the extension's service worker is gone");
+  return sw;
+}
+
+async function sentLog(context) {
+  const stored = await worker(context).evaluate(() => chrome.storage.session.get("pricewatch_sent"));
+  return stored.pricewatch_sent || [];
+}
+
+async function queued(context) {
+  return worker(context).evaluate(
+    () =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open("pricewatch");
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const db = open.result;
+          if (!db.objectStoreNames.contains("queue")) return resolve(0);
+          const req = db.transaction("queue").objectStore("queue").count();
+          req.onsuccess = () => {
+            db.close();
+            resolve(req.result);
+          };
+          req.onerror = () => reject(req.error);
+        };
+      }),
+  );
+}
+
+/// Opens `url` in `page` and waits until the content script has run
+/// `runs` times; returns its markers.
+async function visit(page, url, { runs = 1, reload = false } = {}) {
+  if (reload) await page.reload();
+  else await page.goto(url, { waitUntil: "domcontentloaded" });
+  return waitForRun(page, runs);
+}
+
+async function waitForRun(page, runs) {
+  return waitFor(
+    `the content script on ${page.url()} (run ${runs})`,
+    () =>
+      page.evaluate((want) => {
+        const root = document.documentElement;
+        const n = Number(root.getAttribute("data-pricewatch-runs") || 0);
+        if (n < want) return null;
+        return {
+          runs: n,
+          path: root.getAttribute("data-pricewatch-path"),
+          reported: root.getAttribute("data-pricewatch-reported"),
+          ms: root.getAttribute("data-pricewatch-extract-ms"),
+        };
+      }, runs),
+    { timeoutMs: 15000 },
+  );
+}
+
+async function giveConsent(context, extensionId) {
+  const url = `chrome-extension://${extensionId}/onboarding.html`;
+  // The worker opens the onboarding page on install; use that tab.
+  const page = await waitFor("the onboarding tab", async () => context.pages().find((p) => p.url() === url), { timeoutMs: 10000 });
+  await page.click('[data-testid="consent-accept"]');
+  await waitFor("consent to be stored", () => page.evaluate(() => document.body.dataset.consent === "given"));
+  return page;
+}
+
+async function backendHas(marketplace, asin) {
+  const r = await fetch(`${backend}/v1/products/${marketplace}/${asin}`);
+  return r.status === 200 ? r.json() : null;
+}
+
+function waitForSent(context, what, predicate, timeoutMs = 15000) {
+  return waitFor(what, async () => (await sentLog(context)).find(predicate), { timeoutMs });
+}
+
+function signal(name) {
+  fs.writeFileSync(path.join(process.env.PRICEWATCH_SIGNAL_DIR, name), "");
+}
+
+function signalled(name) {
+  return fs.existsSync(path.join(process.env.PRICEWATCH_SIGNAL_DIR, name));
+}
+
+const scenarios = {
+  async flow({ context, extensionId }) {
+    const page = await newPage(context);
+    const out = {};
+    // 1. Before consent: the content script runs, nothing is queued or sent.
+    out.preConsent = await visit(page, "https://www.amazon.com/dp/B0PWTEST01");
+    await new Promise((r) => setTimeout(r, 500));
+    out.preConsentQueued = await queued(context);
+    out.preConsentSent = (await sentLog(context)).length;
+    out.preConsentBackend = await backendHas("amazon.com", "B0PWTEST01");
+
+    // 2. Consent on the onboarding page, then the same page reports once.
+    await giveConsent(context, extensionId);
+    out.afterConsent = await visit(page, null, { reload: true });
+    await waitForSent(context, "the report of B0PWTEST01", (e) => e.report.obs.asin === "B0PWTEST01");
+    out.summary = await waitFor("B0PWTEST01 at the backend", () => backendHas("amazon.com", "B0PWTEST01"));
+
+    // 3. Variations: the parent's price, then the child's once.
+    out.variationFirst = await visit(page, "https://www.amazon.de/dp/B0PWVAR001");
+    await waitForSent(context, "the report of B0PWVAR001", (e) => e.report.obs.asin === "B0PWVAR001");
+    await page.click('[data-testid="variation-1"]');
+    await waitForSent(context, "the report of the chosen variation B0PWVAR002", (e) => e.report.obs.asin === "B0PWVAR002");
+    out.variationUrl = page.url();
+    // 4. A reload within 10 minutes reports nothing new.
+    out.reload = await visit(page, null, { reload: true });
+    await new Promise((r) => setTimeout(r, 500));
+
+    // 5. A page whose CSP blocks wasm: the fallback path reports it.
+    out.csp = await visit(page, "https://www.amazon.co.jp/dp/B0PWCSP001");
+    await waitForSent(context, "the report of the CSP page", (e) => e.report.obs.asin === "B0PWCSP001");
+    out.cspSummary = await waitFor("B0PWCSP001 at the backend", () => backendHas("amazon.co.jp", "B0PWCSP001"));
+
+    await waitFor("an empty queue", async () => (await queued(context)) === 0);
+    out.sent = await sentLog(context);
+    return out;
+  },
+
+  async corpus({ context, extensionId }) {
+    await giveConsent(context, extensionId);
+    const page = await newPage(context);
+    const pages = JSON.parse(process.env.PRICEWATCH_PAGES || "[]");
+    const visits = [];
+    for (const url of pages) {
+      const marker = await visit(page, url);
+      visits.push({ url, ...marker });
+    }
+    await waitFor("an empty queue", async () => (await queued(context)) === 0, { timeoutMs: 20000 });
+    return { visits, sent: await sentLog(context) };
+  },
+
+  async offline({ context, extensionId }) {
+    await giveConsent(context, extensionId);
+    const page = await newPage(context);
+    await visit(page, "https://www.amazon.com/dp/B0PWTEST01");
+    await waitForSent(context, "the first report", (e) => e.report.obs.asin === "B0PWTEST01");
+    // Backend down: the next report stays queued.
+    signal("stop");
+    await waitFor("the backend to stop", () => signalled("stopped"), { timeoutMs: 20000 });
+    await visit(page, "https://www.amazon.com/dp/B0PWTEST02");
+    await waitFor("the report to be queued", async () => (await queued(context)) >= 1);
+    await new Promise((r) => setTimeout(r, 2500)); // a failed attempt or two
+    const queuedWhileDown = await queued(context);
+    const sentWhileDown = (await sentLog(context)).filter((e) => e.report.obs.asin === "B0PWTEST02").length;
+    // Backend back on the same port: the queued report arrives.
+    signal("start");
+    await waitFor("the backend to start", () => signalled("started"), { timeoutMs: 60000 });
+    await waitForSent(context, "the queued report after the restart", (e) => e.report.obs.asin === "B0PWTEST02", 40000);
+    return { queuedWhileDown, sentWhileDown, sent: await sentLog(context), queuedAfter: await queued(context) };
+  },
+};
+
+run(
+  async (browser) => {
+    const body = scenarios[scenario];
+    if (!body) throw new Error(`unknown scenario ${scenario}`);
+    return body(browser);
+  },
+  {
+    extraArgs: [
+      `--host-resolver-rules=${rules}`,
+      "--ignore-certificate-errors",
+      `--ip-address-space-overrides=127.0.0.1:${port}=public`,
+    ],
+  },
+);

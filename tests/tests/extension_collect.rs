@@ -1,0 +1,304 @@
+//! The extension's collector side end to end (issue 7): the real
+//! `pricewatch serve` (temporary SQLite, `--pow-difficulty 8`), the fake
+//! Amazon over HTTPS with the real marketplace hosts mapped onto it, and
+//! headless Chromium loading a copy of `dist/extension` pointed at that
+//! backend. Scenarios run in `tests/js/extension_collect.cjs`; this side
+//! sets the pages up and checks what reached the backend.
+//!
+//! "Reached the backend" is checked twice: the service worker's log of
+//! sent reports with the backend's per-report status (every report is
+//! verified here with the protocol code), and the backend's own product
+//! summary where a price is published.
+
+use serde_json::Value;
+use std::path::Path;
+use std::time::Duration;
+use tests::fake_amazon::{FakeAmazon, ProductState, Variation};
+use tests::{BrowserRun, ExtensionBrowser, PricewatchServer};
+use wasm_core::protocol::Report;
+
+const TIMEOUT: Duration = Duration::from_secs(150);
+
+struct Setup {
+    server: PricewatchServer,
+    fake: FakeAmazon,
+    browser: ExtensionBrowser,
+    _copy: tempfile::TempDir,
+}
+
+fn setup(test: &str) -> Option<Setup> {
+    let browser = ExtensionBrowser::for_test(test)?;
+    let server =
+        PricewatchServer::start_with(&["--pow-difficulty", "8"]).expect("pricewatch serve");
+    let fake = FakeAmazon::start().expect("fake Amazon");
+    let (browser, copy) = browser
+        .with_backend(&server.url())
+        .expect("extension copy for this backend");
+    Some(Setup {
+        server,
+        fake,
+        browser,
+        _copy: copy,
+    })
+}
+
+fn run(setup: &Setup, scenario: &str, extra: &[(&str, &str)]) -> BrowserRun {
+    let port = setup.fake.port().to_string();
+    let url = setup.server.url();
+    let mut env = vec![
+        ("PRICEWATCH_FAKE_PORT", port.as_str()),
+        ("PRICEWATCH_BACKEND_URL", url.as_str()),
+        ("PRICEWATCH_SCENARIO", scenario),
+    ];
+    env.extend_from_slice(extra);
+    let run = setup
+        .browser
+        .run_script("extension_collect.cjs", &env, TIMEOUT)
+        .unwrap_or_else(|e| panic!("{scenario}: {e}\nserver log:\n{}", setup.server.log()));
+    let ours = extension_errors(&run.errors);
+    assert!(
+        ours.is_empty(),
+        "{scenario}: the extension logged errors: {ours:#?}"
+    );
+    run
+}
+
+/// The errors that are the extension's: its service worker and pages, and
+/// anything our content script logged ("pricewatch:"). The corpus pages'
+/// own scripts and resources (Amazon's CDN, unreachable here) are not.
+fn extension_errors(errors: &[String]) -> Vec<&String> {
+    errors
+        .iter()
+        .filter(|e| e.contains("chrome-extension://") || e.contains("pricewatch"))
+        .collect()
+}
+
+/// The reports the service worker sent, each verified.
+fn sent_reports(sent: &Value) -> Vec<(Report, String)> {
+    sent.as_array()
+        .expect("sent log is a list")
+        .iter()
+        .map(|entry| {
+            let report = Report::from_json(&entry["report"].to_string())
+                .unwrap_or_else(|e| panic!("sent report does not parse: {e}: {entry}"));
+            report
+                .verify()
+                .unwrap_or_else(|e| panic!("sent report does not verify: {e}: {entry}"));
+            let status = entry["status"].as_str().unwrap_or_default().to_string();
+            assert!(
+                ["accepted", "provisional", "held", "stored", "duplicate"]
+                    .contains(&status.as_str()),
+                "the backend did not take a report: {entry}"
+            );
+            (report, status)
+        })
+        .collect()
+}
+
+#[test]
+fn consent_reporting_variations_dedupe_and_csp_fallback() {
+    let Some(setup) = setup("extension collection flow") else {
+        return;
+    };
+    let fake = &setup.fake;
+    fake.set_product(
+        "www.amazon.com",
+        "B0PWTEST01",
+        ProductState::priced(12_999, "Pricewatch Test Kettle"),
+    );
+    let variations = vec![
+        Variation {
+            asin: "B0PWVAR001".into(),
+            label: "Small".into(),
+            price_minor: Some(1_999),
+        },
+        Variation {
+            asin: "B0PWVAR002".into(),
+            label: "Large".into(),
+            price_minor: Some(2_499),
+        },
+    ];
+    let parent = ProductState {
+        variations: variations.clone(),
+        ..ProductState::priced(1_999, "Pricewatch Test Shirt")
+    };
+    fake.set_product("www.amazon.de", "B0PWVAR001", parent);
+    // What a reload of the chosen child's URL shows.
+    let child = ProductState {
+        variations,
+        ..ProductState::priced(2_499, "Pricewatch Test Shirt")
+    };
+    fake.set_product("www.amazon.de", "B0PWVAR002", child);
+    let csp = ProductState {
+        headers: vec![("Content-Security-Policy".into(), "script-src 'self'".into())],
+        ..ProductState::priced(3_980, "Pricewatch テスト")
+    };
+    fake.set_product("www.amazon.co.jp", "B0PWCSP001", csp);
+
+    let run = run(&setup, "flow", &[]);
+    let r = &run.result;
+
+    // Before consent: the content script ran, nothing was queued or sent.
+    assert_eq!(r["preConsent"]["path"], "wasm", "{r}");
+    assert_eq!(r["preConsent"]["reported"], "0", "{r}");
+    assert_eq!(r["preConsentQueued"], 0, "{r}");
+    assert_eq!(r["preConsentSent"], 0, "{r}");
+    assert!(r["preConsentBackend"].is_null(), "{r}");
+
+    let reports = sent_reports(&r["sent"]);
+    let of = |asin: &str| -> Vec<&Report> {
+        reports
+            .iter()
+            .map(|(rep, _)| rep)
+            .filter(|rep| rep.obs.asin == asin)
+            .collect()
+    };
+
+    // After consent: one report, with the page's values.
+    let first = of("B0PWTEST01");
+    assert_eq!(first.len(), 1, "{r}");
+    let obs = &first[0].obs;
+    assert_eq!(obs.marketplace, "amazon.com");
+    assert_eq!(obs.price_minor, Some(12_999));
+    assert_eq!(obs.currency, "USD");
+    assert_eq!(obs.title, "Pricewatch Test Kettle");
+    let meta = first[0].meta.as_ref().expect("meta goes with the report");
+    assert_eq!(meta.extractor.as_deref(), Some(env!("CARGO_PKG_VERSION")));
+    assert!(meta.rule.as_deref().is_some_and(|rule| !rule.is_empty()));
+    assert_eq!(
+        r["summary"]["offers"]["new"]["price_minor"], 12_999,
+        "the backend publishes the reported price: {r}"
+    );
+    // Privacy: nothing of the URL or cookies travels in a report.
+    let raw = r["sent"].to_string();
+    assert!(
+        !raw.contains("https://") && !raw.contains("session-id"),
+        "{raw}"
+    );
+
+    // Variation: the parent once, the chosen child once, nothing on reload.
+    assert_eq!(of("B0PWVAR001").len(), 1, "{r}");
+    let chosen = of("B0PWVAR002");
+    assert_eq!(chosen.len(), 1, "the new variation is reported once: {r}");
+    assert_eq!(chosen[0].obs.price_minor, Some(2_499));
+    assert_eq!(chosen[0].obs.marketplace, "amazon.de");
+    assert_eq!(chosen[0].obs.currency, "EUR");
+    assert!(
+        r["variationUrl"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("/dp/B0PWVAR002"),
+        "{r}"
+    );
+    assert_eq!(
+        r["reload"]["reported"], "0",
+        "a reload reports nothing new: {r}"
+    );
+
+    // CSP page: the fallback path in the service worker reported it.
+    assert_eq!(r["csp"]["path"], "fallback", "{r}");
+    let csp = of("B0PWCSP001");
+    assert_eq!(csp.len(), 1, "{r}");
+    assert_eq!(csp[0].obs.price_minor, Some(3_980));
+    assert_eq!(csp[0].obs.currency, "JPY");
+    assert_eq!(csp[0].obs.marketplace, "amazon.co.jp");
+    assert_eq!(
+        r["cspSummary"]["offers"]["new"]["price_minor"], 3_980,
+        "{r}"
+    );
+
+    // Exactly these four reports, nothing else.
+    assert_eq!(reports.len(), 4, "{r}");
+}
+
+#[test]
+fn reports_queue_while_the_backend_is_down_and_arrive_after_it_returns() {
+    let Some(setup) = setup("extension offline queue") else {
+        return;
+    };
+    setup.fake.set_product(
+        "www.amazon.com",
+        "B0PWTEST01",
+        ProductState::priced(1_000, "Pricewatch Offline One"),
+    );
+    setup.fake.set_product(
+        "www.amazon.com",
+        "B0PWTEST02",
+        ProductState::priced(2_000, "Pricewatch Offline Two"),
+    );
+    let signals = tempfile::tempdir().expect("signal dir");
+    let signal_dir = signals.path().to_path_buf();
+    let Setup {
+        server,
+        fake,
+        browser,
+        _copy,
+    } = setup;
+    let server = std::sync::Arc::new(std::sync::Mutex::new(server));
+    // Plays the backend's part of the scenario: stop when asked, start
+    // again (same port, same database) when asked.
+    let control = {
+        let server = server.clone();
+        let dir = signal_dir.clone();
+        std::thread::spawn(move || -> Result<(), String> {
+            wait_for_file(&dir.join("stop"))?;
+            server.lock().map_err(|e| e.to_string())?.stop();
+            std::fs::write(dir.join("stopped"), "").map_err(|e| e.to_string())?;
+            wait_for_file(&dir.join("start"))?;
+            server
+                .lock()
+                .map_err(|e| e.to_string())?
+                .restart()
+                .map_err(|e| e.to_string())?;
+            std::fs::write(dir.join("started"), "").map_err(|e| e.to_string())
+        })
+    };
+    let setup_view = (fake.port().to_string(), {
+        let s = server.lock().expect("server");
+        s.url()
+    });
+    let signal = signal_dir.to_string_lossy().to_string();
+    let env = [
+        ("PRICEWATCH_FAKE_PORT", setup_view.0.as_str()),
+        ("PRICEWATCH_BACKEND_URL", setup_view.1.as_str()),
+        ("PRICEWATCH_SCENARIO", "offline"),
+        ("PRICEWATCH_SIGNAL_DIR", signal.as_str()),
+    ];
+    let run = browser.run_script("extension_collect.cjs", &env, TIMEOUT);
+    let log = server.lock().map(|s| s.log()).unwrap_or_default();
+    let run = run.unwrap_or_else(|e| panic!("offline: {e}\nserver log:\n{log}"));
+    control
+        .join()
+        .expect("control thread")
+        .expect("the backend stopped and started again");
+    let ours = extension_errors(&run.errors);
+    assert!(ours.is_empty(), "the extension logged errors: {ours:#?}");
+    let r = &run.result;
+    assert!(r["queuedWhileDown"].as_u64() >= Some(1), "{r}");
+    assert_eq!(r["sentWhileDown"], 0, "{r}");
+    assert_eq!(r["queuedAfter"], 0, "{r}");
+    let reports = sent_reports(&r["sent"]);
+    let two: Vec<_> = reports
+        .iter()
+        .filter(|(rep, _)| rep.obs.asin == "B0PWTEST02")
+        .collect();
+    assert_eq!(two.len(), 1, "{r}");
+    assert_eq!(two[0].0.obs.price_minor, Some(2_000));
+    let summary = server
+        .lock()
+        .expect("server")
+        .get("/v1/products/amazon.com/B0PWTEST02")
+        .expect("product summary");
+    assert_eq!(summary.status, 200, "{}", summary.text());
+}
+
+fn wait_for_file(path: &Path) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while !path.exists() {
+        if std::time::Instant::now() > deadline {
+            return Err(format!("{} never appeared", path.display()));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
