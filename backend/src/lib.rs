@@ -8,3 +8,4 @@ pub mod cli;
 pub mod http;
 pub mod notify;
 pub mod store;
+pub mod watch;

@@ -86,6 +86,29 @@ pub struct ServeArgs {
         default_value_t = 600
     )]
     pub rate_ip_requests_per_min: u32,
+    /// SMTP relay for alert mail (smtp://, smtps://, user:password@ allowed);
+    /// without it no mail is sent (alerts still reach the extension feed
+    /// and webhooks).
+    #[arg(long, env = "PRICEWATCH_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// From address of alert mail.
+    #[arg(
+        long,
+        env = "PRICEWATCH_SMTP_FROM",
+        default_value = "pricewatch <alerts@localhost>"
+    )]
+    pub smtp_from: String,
+    /// Do not run the notifier worker (alerts are then neither created nor
+    /// delivered by this process).
+    #[arg(long, env = "PRICEWATCH_NO_NOTIFIER")]
+    pub no_notifier: bool,
+    /// Allow http:// webhooks to loopback addresses (tests).
+    #[arg(long, env = "PRICEWATCH_WEBHOOK_ALLOW_LOOPBACK_HTTP", hide = true)]
+    pub webhook_allow_loopback_http: bool,
+    /// How long alert mails to one address are collected into one digest (ms).
+    #[arg(long, env = "PRICEWATCH_DIGEST_WINDOW_MS", default_value_t = 60_000,
+          value_parser = clap::value_parser!(u32).range(0..=3_600_000))]
+    pub digest_window_ms: u32,
 }
 
 impl fmt::Debug for ServeArgs {
@@ -173,6 +196,42 @@ async fn maintenance(store: Arc<dyn Storage>, state: AppState, retention_ms: i64
     }
 }
 
+/// The alert delivery channels from the flags.
+fn notify_channels(
+    args: &ServeArgs,
+    state: &AppState,
+    local: SocketAddr,
+) -> anyhow::Result<Arc<crate::notify::Channels>> {
+    use crate::notify::{ChannelConfig, Channels, RetryPolicy, SmtpConfig, SmtpUrl, WebhookConfig};
+    let smtp = match &args.smtp_url {
+        Some(u) => Some(SmtpConfig::new(
+            SmtpUrl::parse(u).map_err(|e| anyhow!("invalid --smtp-url: {e}"))?,
+            args.smtp_from.clone(),
+        )),
+        None => None,
+    };
+    let public_url = state
+        .config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{local}"))
+        .trim_end_matches('/')
+        .to_string();
+    let channels = Channels::new(
+        smtp,
+        WebhookConfig {
+            allow_loopback_http: args.webhook_allow_loopback_http,
+            ..WebhookConfig::default()
+        },
+        ChannelConfig {
+            public_url,
+            retry: RetryPolicy::default(),
+        },
+    )
+    .map_err(|e| anyhow!("cannot set up alert delivery: {e}"))?;
+    Ok(Arc::new(channels))
+}
+
 /// Runs the server until Ctrl-C / SIGTERM.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let _ = tracing_subscriber::fmt()
@@ -196,6 +255,22 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow!("cannot listen on {}: {e}", args.listen))?;
         let local = listener.local_addr()?;
+        let channels = notify_channels(&args, &state, local)?;
+        let state = state.with_channels(channels.clone());
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let notifier = if args.no_notifier {
+            None
+        } else {
+            let digest = crate::notify::DigestConfig {
+                window_ms: i64::from(args.digest_window_ms),
+                ..Default::default()
+            };
+            let worker =
+                crate::watch::worker::Notifier::new(store.clone(), Some(channels), digest, state.clock.clone())
+                    .await
+                    .map_err(|e| anyhow!("cannot start the notifier: {e}"))?;
+            Some(tokio::spawn(worker.run(stop_rx)))
+        };
         println!("pricewatch: listening on http://{local}");
         tracing::info!(database = %redact_url(&args.database), backend = store.backend(), "serving");
         let retention_ms = (i64::from(args.audit_retention_days) * 86_400_000).max(MIN_AUDIT_RETENTION_MS);
@@ -207,6 +282,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await;
         job.abort();
+        let _ = stop_tx.send(true);
+        if let Some(n) = notifier {
+            let _ = n.await;
+        }
         store.close().await;
         tracing::info!("stopped");
         served.context("server failed")

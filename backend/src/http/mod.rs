@@ -7,6 +7,8 @@
 //! requests, `/v1/me`, verification endpoints), `metrics`, `limits` (rate
 //! limits and the network-prefix hash).
 
+pub mod alerts;
+pub mod email;
 pub mod error;
 pub mod ingest;
 pub mod json;
@@ -15,6 +17,7 @@ pub mod metrics;
 pub mod page;
 pub mod read;
 pub mod signed;
+pub mod watches;
 
 use crate::store::Storage;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -85,6 +88,9 @@ pub struct AppState {
     pub net_secret: Arc<[u8; 32]>,
     /// Current time.
     pub clock: Clock,
+    /// Alert delivery channels (watch API webhook checks, `/metrics`);
+    /// `None` until `with_channels` (tests without delivery).
+    pub channels: Option<Arc<crate::notify::Channels>>,
 }
 
 impl AppState {
@@ -107,7 +113,14 @@ impl AppState {
             metrics: Arc::new(metrics::Metrics::default()),
             net_secret: Arc::new(secret),
             clock,
+            channels: None,
         })
+    }
+
+    /// The same state with alert delivery channels.
+    pub fn with_channels(mut self, channels: Arc<crate::notify::Channels>) -> Self {
+        self.channels = Some(channels);
+        self
     }
 
     /// Now, in Unix ms.
@@ -151,6 +164,17 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/p/{marketplace}/{asin}", get(page::product_page))
         .route("/v1/me", get(signed::me).delete(signed::erase_me))
+        .route("/v1/watches", post(watches::create).get(watches::list))
+        .route(
+            "/v1/watches/{id}",
+            axum::routing::put(watches::replace).delete(watches::delete),
+        )
+        .route("/v1/alerts", get(alerts::feed))
+        .route("/v1/email/confirm", get(email::confirm))
+        .route(
+            "/v1/email/unsubscribe",
+            get(email::unsubscribe_page).post(email::unsubscribe),
+        )
         .route("/v1/verification/lease", post(signed::lease))
         .route("/v1/verification/{id}/result", post(signed::result))
         .fallback(not_found)

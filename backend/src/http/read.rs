@@ -69,7 +69,15 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(),
+        {
+            // Alert delivery counters (deliveries, retries, dead letters
+            // per channel) when the notifier's channels are set up.
+            let mut text = state.metrics.render();
+            if let Some(ch) = &state.channels {
+                text.push_str(&ch.metrics().render_prometheus());
+            }
+            text
+        },
     )
         .into_response()
 }

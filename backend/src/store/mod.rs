@@ -36,6 +36,9 @@ pub mod history;
 pub mod postgres;
 pub mod sqlite;
 
+use crate::watch::{
+    AlertRecord, DeliveryChannel, DeliveryState, EvalStats, NewWatch, PendingContact, Watch,
+};
 use async_trait::async_trait;
 use std::sync::Arc;
 use wasm_core::types::{Availability, Condition, Seller};
@@ -634,9 +637,133 @@ pub trait Storage: Send + Sync + 'static {
     /// Sizes of history and audit (benchmarks, metrics).
     async fn storage_stats(&self) -> StoreResult<StorageStats>;
 
+    // ---- Watches and alerts (issue 5, see `crate::watch`). The defaults
+    // refuse, so a backend without them still builds; SQLite implements
+    // them all.
+
+    /// Creates a watch and returns it. `NotFound` for an unknown product;
+    /// `Conflict` for `drop_percent` without a published price.
+    async fn create_watch(&self, _w: &NewWatch, _now: i64) -> StoreResult<Watch> {
+        Err(watches_unsupported())
+    }
+
+    /// One watch of a key (`None` for another key's watch or no watch).
+    async fn get_watch(&self, _key_id: KeyId, _id: i64) -> StoreResult<Option<Watch>> {
+        Err(watches_unsupported())
+    }
+
+    /// The key's watches with each series' current price.
+    async fn list_watches(&self, _key_id: KeyId) -> StoreResult<Vec<Watch>> {
+        Err(watches_unsupported())
+    }
+
+    /// Replaces a watch of `w.key_id`; `None` when it is not theirs.
+    async fn replace_watch(
+        &self,
+        _id: i64,
+        _w: &NewWatch,
+        _now: i64,
+    ) -> StoreResult<Option<Watch>> {
+        Err(watches_unsupported())
+    }
+
+    /// Deletes a watch of the key (and its alerts); `false` when not theirs.
+    async fn delete_watch(&self, _key_id: KeyId, _id: i64) -> StoreResult<bool> {
+        Err(watches_unsupported())
+    }
+
+    /// Processes up to `max` outbox events (see `crate::watch`).
+    async fn process_outbox(&self, _now: i64, _max: i64) -> StoreResult<EvalStats> {
+        Err(watches_unsupported())
+    }
+
+    /// Signalled after a commit that wrote outbox events (the worker's
+    /// wake-up); `None` when the backend has no in-process signal.
+    fn outbox_signal(&self) -> Option<Arc<tokio::sync::Notify>> {
+        None
+    }
+
+    /// Alerts of the key with `id > after`, oldest first.
+    async fn alerts_after(
+        &self,
+        _key_id: KeyId,
+        _after: i64,
+        _limit: i64,
+    ) -> StoreResult<Vec<AlertRecord>> {
+        Err(watches_unsupported())
+    }
+
+    /// Alerts with a pending, due delivery on `channel`.
+    async fn due_deliveries(
+        &self,
+        _channel: DeliveryChannel,
+        _now: i64,
+        _limit: i64,
+    ) -> StoreResult<Vec<AlertRecord>> {
+        Err(watches_unsupported())
+    }
+
+    /// Stores the result of a delivery attempt for `ids`.
+    async fn record_delivery(
+        &self,
+        _ids: &[i64],
+        _channel: DeliveryChannel,
+        _state: DeliveryState,
+        _attempts: i64,
+        _next_at: Option<i64>,
+    ) -> StoreResult<()> {
+        Err(watches_unsupported())
+    }
+
+    /// Contacts waiting for their confirmation mail.
+    async fn pending_contacts(&self, _limit: i64) -> StoreResult<Vec<PendingContact>> {
+        Err(watches_unsupported())
+    }
+
+    /// Marks a contact's confirmation mail as sent.
+    async fn confirmation_sent(&self, _key_id: KeyId, _email: &str) -> StoreResult<()> {
+        Err(watches_unsupported())
+    }
+
+    /// `created_at` of a contact (its derived tokens need it).
+    async fn contact_created_at(&self, _key_id: KeyId, _email: &str) -> StoreResult<Option<i64>> {
+        Err(watches_unsupported())
+    }
+
+    /// Confirms the contact whose confirmation token hash is `hash`.
+    async fn confirm_contact(&self, _hash: &str, _now: i64) -> StoreResult<bool> {
+        Err(watches_unsupported())
+    }
+
+    /// Unsubscribes the contact whose unsubscribe token hash is `hash`.
+    async fn unsubscribe_contact(&self, _hash: &str, _now: i64) -> StoreResult<bool> {
+        Err(watches_unsupported())
+    }
+
+    /// The correction function for the trust rules: a published price
+    /// `refuted_price_minor` of the series was refuted (the verified price
+    /// is `corrected_price_minor`); every alert that price fired since
+    /// `since` gets a `correction` alert on the same channels. Returns the
+    /// new alerts' ids (none twice: idempotent).
+    async fn correct_published_price(
+        &self,
+        _product: ProductId,
+        _condition: Condition,
+        _refuted_price_minor: i64,
+        _corrected_price_minor: Option<i64>,
+        _since: i64,
+        _now: i64,
+    ) -> StoreResult<Vec<i64>> {
+        Err(watches_unsupported())
+    }
+
     /// Waits until everything accepted so far is durable and stops
     /// background work (graceful shutdown).
     async fn close(&self);
+}
+
+fn watches_unsupported() -> StoreError {
+    StoreError::Config("watches are not available on this storage backend yet".into())
 }
 
 /// Opens the storage named by `url`: `sqlite://PATH` (the folder is created,

@@ -17,6 +17,10 @@ use super::{
     OfferStatus, OfferSummary, ProductId, ProductInfo, ProductRef, ProductSummary, PurgeStats,
     Registered, Run, RunPlan, Storage, StorageStats, StoreError, StoreResult,
 };
+use crate::watch::sqlite as ws;
+use crate::watch::{
+    AlertRecord, DeliveryChannel, DeliveryState, EvalStats, NewWatch, PendingContact, Watch,
+};
 use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
@@ -49,6 +53,8 @@ struct CachedProduct {
 struct Writer {
     products: HashMap<(String, String), CachedProduct>,
     series: HashMap<SeriesKey, SeriesState>,
+    /// Outbox events written by the transaction in progress (watches).
+    pending_events: u64,
 }
 
 struct WriterConn {
@@ -60,6 +66,8 @@ struct WriterConn {
 pub struct SqliteStore {
     read: SqlitePool,
     writer: Mutex<Option<WriterConn>>,
+    /// Woken after a commit that wrote outbox events (the notifier).
+    outbox: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// The file path of a `sqlite://PATH` / `sqlite:PATH` URL (query stripped).
@@ -123,6 +131,7 @@ impl SqliteStore {
                 conn,
                 caches: Writer::default(),
             })),
+            outbox: std::sync::Arc::new(tokio::sync::Notify::new()),
         })
     }
 }
@@ -604,6 +613,8 @@ async fn ingest_batch(
     let mut audit: Vec<AuditRow<'_>> = Vec::with_capacity(reports.len());
     let mut dirty_runs: BTreeMap<(ProductId, i64, i64), Run> = BTreeMap::new();
     let mut dirty_offers: BTreeMap<SeriesKey, Offer> = BTreeMap::new();
+    // Published offers before this batch moved them (watch outbox).
+    let mut before: BTreeMap<SeriesKey, Option<Offer>> = BTreeMap::new();
     let mut out = Vec::with_capacity(reports.len());
     for r in reports {
         let product = product_for(conn, &mut w.products, r, now).await?;
@@ -624,6 +635,9 @@ async fn ingest_batch(
                 flush_audit(conn, &mut audit, now).await?;
                 flush_runs(conn, &mut dirty_runs).await?;
                 flush_offers(conn, &dirty_offers, now).await?;
+                w.pending_events +=
+                    crate::watch::sqlite::flush_outbox(conn, &mut before, &dirty_offers, now)
+                        .await?;
                 dirty_offers.clear();
                 w.series.clear();
             }
@@ -690,6 +704,7 @@ async fn ingest_batch(
         if decision.publish {
             if let Some(st) = w.series.get_mut(&key) {
                 let offer = published(st.offer.as_ref(), r);
+                before.entry(key).or_insert_with(|| st.offer.clone());
                 st.offer = Some(offer.clone());
                 dirty_offers.insert(key, offer);
             }
@@ -699,6 +714,8 @@ async fn ingest_batch(
     flush_audit(conn, &mut audit, now).await?;
     flush_runs(conn, &mut dirty_runs).await?;
     flush_offers(conn, &dirty_offers, now).await?;
+    w.pending_events +=
+        crate::watch::sqlite::flush_outbox(conn, &mut before, &dirty_offers, now).await?;
     Ok(out)
 }
 
@@ -843,7 +860,10 @@ impl Storage for SqliteStore {
         if result.is_err() {
             w.caches.products.clear();
             w.caches.series.clear();
+        } else if w.caches.pending_events > 0 {
+            self.outbox.notify_one();
         }
+        w.caches.pending_events = 0;
         result
     }
 
@@ -872,10 +892,9 @@ impl Storage for SqliteStore {
             .bind(key_id)
             .fetch_one(&self.read)
             .await?;
-        Ok(KeyActivity {
-            reports,
-            watches: 0,
-        })
+        let mut conn = self.read.acquire().await?;
+        let watches = crate::watch::sqlite::count_watches(&mut conn, key_id).await?;
+        Ok(KeyActivity { reports, watches })
     }
 
     async fn erase_key(&self, key_id: KeyId, now: i64) -> StoreResult<()> {
@@ -890,6 +909,7 @@ impl Storage for SqliteStore {
             .bind(key_id)
             .execute(&mut *tx)
             .await?;
+        crate::watch::sqlite::erase_key(&mut tx, key_id).await?;
         let res = sqlx::query(
             "UPDATE keys SET erased_at = ?1, alpha = 1.0, beta = 1.0, net_hash = NULL \
              WHERE id = ?2",
@@ -1156,6 +1176,164 @@ impl Storage for SqliteStore {
         stats.history_rows = row.try_get("c")?;
         stats.observations = row.try_get("s")?;
         Ok(stats)
+    }
+
+    async fn create_watch(&self, nw: &NewWatch, now: i64) -> StoreResult<Watch> {
+        let id = {
+            let mut guard = self.writer.lock().await;
+            let w = guard.as_mut().ok_or_else(closed)?;
+            let mut tx = w.conn.begin_with("BEGIN IMMEDIATE").await?;
+            let id = ws::create_watch(&mut tx, nw, now).await?;
+            tx.commit().await?;
+            id
+        };
+        let mut conn = self.read.acquire().await?;
+        ws::get_watch(&mut conn, nw.key_id, id)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn get_watch(&self, key_id: KeyId, id: i64) -> StoreResult<Option<Watch>> {
+        let mut conn = self.read.acquire().await?;
+        ws::get_watch(&mut conn, key_id, id).await
+    }
+
+    async fn list_watches(&self, key_id: KeyId) -> StoreResult<Vec<Watch>> {
+        let mut conn = self.read.acquire().await?;
+        ws::list_watches(&mut conn, key_id).await
+    }
+
+    async fn replace_watch(&self, id: i64, nw: &NewWatch, now: i64) -> StoreResult<Option<Watch>> {
+        {
+            let mut guard = self.writer.lock().await;
+            let w = guard.as_mut().ok_or_else(closed)?;
+            let mut tx = w.conn.begin_with("BEGIN IMMEDIATE").await?;
+            if !ws::replace_watch(&mut tx, id, nw, now).await? {
+                return Ok(None);
+            }
+            tx.commit().await?;
+        }
+        let mut conn = self.read.acquire().await?;
+        ws::get_watch(&mut conn, nw.key_id, id).await
+    }
+
+    async fn delete_watch(&self, key_id: KeyId, id: i64) -> StoreResult<bool> {
+        let mut guard = self.writer.lock().await;
+        let w = guard.as_mut().ok_or_else(closed)?;
+        let mut tx = w.conn.begin_with("BEGIN IMMEDIATE").await?;
+        let found = ws::delete_watch(&mut tx, key_id, id).await?;
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    async fn process_outbox(&self, now: i64, max: i64) -> StoreResult<EvalStats> {
+        let mut guard = self.writer.lock().await;
+        let w = guard.as_mut().ok_or_else(closed)?;
+        let mut tx = w.conn.begin_with("BEGIN IMMEDIATE").await?;
+        let stats = ws::process_outbox(&mut tx, now, max).await?;
+        tx.commit().await?;
+        Ok(stats)
+    }
+
+    fn outbox_signal(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        Some(self.outbox.clone())
+    }
+
+    async fn alerts_after(
+        &self,
+        key_id: KeyId,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<AlertRecord>> {
+        let mut conn = self.read.acquire().await?;
+        ws::alerts_after(&mut conn, key_id, after, limit).await
+    }
+
+    async fn due_deliveries(
+        &self,
+        channel: DeliveryChannel,
+        now: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<AlertRecord>> {
+        let mut conn = self.read.acquire().await?;
+        ws::due_deliveries(&mut conn, channel, now, limit).await
+    }
+
+    async fn record_delivery(
+        &self,
+        ids: &[i64],
+        channel: DeliveryChannel,
+        state: DeliveryState,
+        attempts: i64,
+        next_at: Option<i64>,
+    ) -> StoreResult<()> {
+        let mut guard = self.writer.lock().await;
+        let w = guard.as_mut().ok_or_else(closed)?;
+        let mut tx = w.conn.begin_with("BEGIN IMMEDIATE").await?;
+        ws::record_delivery(&mut tx, ids, channel, state, attempts, next_at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn pending_contacts(&self, limit: i64) -> StoreResult<Vec<PendingContact>> {
+        let mut conn = self.read.acquire().await?;
+        ws::pending_contacts(&mut conn, limit).await
+    }
+
+    async fn confirmation_sent(&self, key_id: KeyId, email: &str) -> StoreResult<()> {
+        let mut guard = self.writer.lock().await;
+        let w = guard.as_mut().ok_or_else(closed)?;
+        ws::confirmation_sent(&mut w.conn, key_id, email).await
+    }
+
+    async fn contact_created_at(&self, key_id: KeyId, email: &str) -> StoreResult<Option<i64>> {
+        let mut conn = self.read.acquire().await?;
+        ws::contact_created_at(&mut conn, key_id, email).await
+    }
+
+    async fn confirm_contact(&self, hash: &str, now: i64) -> StoreResult<bool> {
+        let mut guard = self.writer.lock().await;
+        let w = guard.as_mut().ok_or_else(closed)?;
+        ws::confirm_contact(&mut w.conn, hash, now).await
+    }
+
+    async fn unsubscribe_contact(&self, hash: &str, now: i64) -> StoreResult<bool> {
+        let mut guard = self.writer.lock().await;
+        let w = guard.as_mut().ok_or_else(closed)?;
+        let mut tx = w.conn.begin_with("BEGIN IMMEDIATE").await?;
+        let found = ws::unsubscribe_contact(&mut tx, hash, now).await?;
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    async fn correct_published_price(
+        &self,
+        product: ProductId,
+        condition: Condition,
+        refuted_price_minor: i64,
+        corrected_price_minor: Option<i64>,
+        since: i64,
+        now: i64,
+    ) -> StoreResult<Vec<i64>> {
+        let mut guard = self.writer.lock().await;
+        let w = guard.as_mut().ok_or_else(closed)?;
+        let mut tx = w.conn.begin_with("BEGIN IMMEDIATE").await?;
+        let ids = ws::correct_published_price(
+            &mut tx,
+            product,
+            condition,
+            refuted_price_minor,
+            corrected_price_minor,
+            since,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        if !ids.is_empty() {
+            // Corrections are deliveries too: wake the worker.
+            self.outbox.notify_one();
+        }
+        Ok(ids)
     }
 
     async fn close(&self) {
