@@ -108,6 +108,40 @@ impl ExtensionBrowser {
         skip_or_fail(test, &browser.missing()).then_some(browser)
     }
 
+    /// Total raw and `gzip -9` sizes in bytes of the wasm files the
+    /// package ships (`pkg/*.wasm`).
+    pub fn wasm_sizes(&self) -> Result<(u64, u64)> {
+        let mut raw = 0;
+        let mut gz = 0;
+        let mut files = 0;
+        for entry in std::fs::read_dir(self.extension_dir.join("pkg"))? {
+            let path = entry?.path();
+            if path.extension().is_none_or(|e| e != "wasm") {
+                continue;
+            }
+            files += 1;
+            raw += std::fs::metadata(&path)?.len();
+            let out = Command::new("gzip")
+                .arg("-9")
+                .arg("-c")
+                .arg(&path)
+                .stderr(Stdio::inherit())
+                .output()
+                .map_err(|e| Error::new(format!("gzip {}: {e}", path.display())))?;
+            if !out.status.success() {
+                return Err(Error::new(format!("gzip {} failed", path.display())));
+            }
+            gz += out.stdout.len() as u64;
+        }
+        if files == 0 {
+            return Err(Error::new(format!(
+                "no wasm in {}/pkg",
+                self.extension_dir.display()
+            )));
+        }
+        Ok((raw, gz))
+    }
+
     /// A copy of the built extension talking to `backend_url` instead of
     /// the URL it was built with: `config.js` and the manifest's
     /// `host_permissions` rewritten, the wasm untouched (so tests need no

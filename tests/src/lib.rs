@@ -18,6 +18,7 @@
 //! - `CI`: when set, a missing prerequisite fails a test instead of skipping it.
 
 pub mod browser;
+pub mod corpus;
 pub mod env;
 pub mod fake_amazon;
 pub mod http;
