@@ -36,6 +36,7 @@ use serde_json::json;
 use serde_json::value::RawValue;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 use wasm_core::protocol::{b64u_decode, check_freshness, PublicKey, Registration, Report};
 
@@ -213,13 +214,98 @@ fn verify_all(raws: Vec<String>, now: i64) -> Vec<Result<(Report, String), &'sta
     out
 }
 
+/// The `y` coordinates (little-endian, sign bit clear) of the eight points
+/// of small order: 1 (the identity), p - 1 (order 2), 0 (order 4) and the
+/// two order-8 values `y8` and `p - y8`. A test checks this list against
+/// curve25519-dalek's `EIGHT_TORSION`.
+const SMALL_ORDER_Y: [[u8; 32]; 5] = [
+    [
+        1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0,
+    ],
+    [
+        0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+    [0; 32],
+    [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98,
+        0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53,
+        0xfc, 0x05,
+    ],
+    [
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67,
+        0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac,
+        0x03, 0x7a,
+    ],
+];
+
+/// Batches being verified right now (by [`verify_spread`]).
+static VERIFYING: AtomicUsize = AtomicUsize::new(0);
+
+/// Smallest batch that [`verify_spread`] splits in two.
+const SPLIT_MIN: usize = 32;
+
+/// Decrements [`VERIFYING`] when a verification ends, however it ends.
+struct InFlight;
+
+impl InFlight {
+    fn enter() -> (Self, usize) {
+        (InFlight, VERIFYING.fetch_add(1, Ordering::AcqRel))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        VERIFYING.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// [`verify_all`] on the blocking pool. A batch of at least [`SPLIT_MIN`]
+/// reports that arrives while no other batch is being verified is split
+/// in two halves verified on two blocking threads, so one batch alone
+/// uses both cores and its latency halves. Under load (another batch
+/// already verifying) the cores are busy anyway and splitting would only
+/// add overhead, so the batch stays whole. Results keep the batch order.
+async fn verify_spread(
+    mut raws: Vec<String>,
+    now: i64,
+) -> Result<Vec<Result<(Report, String), &'static str>>, ApiError> {
+    let (_guard, others) = InFlight::enter();
+    if raws.len() < SPLIT_MIN || others > 0 {
+        return tokio::task::spawn_blocking(move || verify_all(raws, now))
+            .await
+            .map_err(|_| ApiError::internal());
+    }
+    let second = raws.split_off(raws.len() / 2);
+    let a = tokio::task::spawn_blocking(move || verify_all(raws, now));
+    let b = tokio::task::spawn_blocking(move || verify_all(second, now));
+    let (a, b) = tokio::join!(a, b);
+    let mut out = a.map_err(|_| ApiError::internal())?;
+    out.extend(b.map_err(|_| ApiError::internal())?);
+    Ok(out)
+}
+
 /// `R` (the first half of a signature) as `verify_strict` needs it: a
 /// canonical encoding (y below p; the other non-canonical spelling only
 /// exists for small-order points) of a curve point not of small order.
+///
+/// Performance: decompressing `R` costs a field exponentiation, and the
+/// batch check decompresses it again; so only an `R` whose `y` is one of
+/// the five small-order values is decompressed here (exactly). Any other
+/// `R` is either a point not of small order or no point at all, and the
+/// latter fails the batch check and then the single strict check, so the
+/// verdict is the same as decompressing everything here.
 fn strict_r(r: &[u8; 32]) -> bool {
     let top_all_ones = r[31] & 0x7f == 0x7f && r[1..31].iter().all(|&b| b == 0xff);
     if top_all_ones && r[0] >= 0xed {
         return false;
+    }
+    let mut y = *r;
+    y[31] &= 0x7f;
+    if !SMALL_ORDER_Y.contains(&y) {
+        return true;
     }
     match ed25519_dalek::VerifyingKey::from_bytes(r) {
         Ok(point) => !point.is_weak(),
@@ -292,9 +378,7 @@ async fn reports_inner(state: &AppState, req: Request) -> Result<Response, ApiEr
         .map_err(ApiError::rate_limited)?;
     let now = state.now();
     let raws: Vec<String> = batch.reports.iter().map(|r| r.get().to_string()).collect();
-    let verified = tokio::task::spawn_blocking(move || verify_all(raws, now))
-        .await
-        .map_err(|_| ApiError::internal())?;
+    let verified = verify_spread(raws, now).await?;
 
     // Registered keys, one lookup per distinct key.
     let mut distinct: Vec<[u8; 32]> = Vec::new();
@@ -471,6 +555,79 @@ mod tests {
         let v = verdicts(&batch);
         assert_eq!(v.iter().filter(|ok| !**ok).count(), 1);
         assert!(!v[33]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn split_verification_keeps_the_batch_order() {
+        let kp = Keypair::from_seed(&[7; 32]);
+        let mut batch: Vec<Report> = (0..80).map(|n| report(&kp, n)).collect();
+        let mut sig = b64u_decode(&batch[61].sig).expect("sig");
+        sig[40] ^= 1;
+        batch[61].sig = b64u_encode(&sig);
+        let raws: Vec<String> = batch
+            .iter()
+            .map(|r| serde_json::to_string(r).expect("json"))
+            .collect();
+        let out = verify_spread(raws.clone(), NOW).await.expect("verify");
+        assert_eq!(out.len(), 80);
+        for (i, (v, raw)) in out.iter().zip(&raws).enumerate() {
+            match v {
+                Ok((_, r)) => assert_eq!(r, raw, "report {i} out of order"),
+                Err(reason) => {
+                    assert_eq!(i, 61);
+                    assert_eq!(*reason, "bad_signature");
+                }
+            }
+        }
+        assert!(out[61].is_err());
+    }
+
+    #[test]
+    fn small_order_y_list_covers_the_eight_torsion() {
+        for point in curve25519_dalek::constants::EIGHT_TORSION {
+            let mut y = point.compress().to_bytes();
+            y[31] &= 0x7f;
+            assert!(SMALL_ORDER_Y.contains(&y), "{y:02x?}");
+        }
+        // Every listed y, with either sign bit, that decodes is refused.
+        for y in SMALL_ORDER_Y {
+            for sign in [0u8, 0x80] {
+                let mut r = y;
+                r[31] |= sign;
+                assert!(!strict_r(&r), "{r:02x?}");
+            }
+        }
+    }
+
+    #[test]
+    fn r_that_is_no_point_fails_through_the_batch_path() {
+        let kp = Keypair::from_seed(&[6; 32]);
+        let good = report(&kp, 2);
+        let mut sig = b64u_decode(&good.sig).expect("sig");
+        // Find a y (below p) that is not on the curve: the fast check lets
+        // it through, the batch and single checks must refuse it.
+        let mut found = false;
+        for b in 2u8..=255 {
+            let mut r = [0u8; 32];
+            r[0] = b;
+            if ed25519_dalek::VerifyingKey::from_bytes(&r).is_err() {
+                assert!(strict_r(&r));
+                sig[..32].copy_from_slice(&r);
+                found = true;
+                break;
+            }
+        }
+        assert!(found);
+        let bad = Report {
+            sig: b64u_encode(&sig),
+            ..good.clone()
+        };
+        assert!(bad.verify().is_err());
+        let mut batch: Vec<Report> = (10..20).map(|n| report(&kp, n)).collect();
+        batch.insert(4, bad);
+        let v = verdicts(&batch);
+        assert_eq!(v.iter().filter(|ok| !**ok).count(), 1);
+        assert!(!v[4]);
     }
 
     #[test]
