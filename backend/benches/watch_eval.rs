@@ -1,0 +1,109 @@
+//! Watch evaluation: one product with 100,000 watches (targets spread
+//! evenly over 10.00..50.00 USD); a published price change is ingested
+//! (writing its outbox event) and the time to find and record the alerts
+//! that fire (`Storage::process_outbox`: the threshold range query, the
+//! alert inserts, the disarm and re-arm updates, in one transaction) is
+//! measured for drops that fire 1 %, 10 % and 25 % of the watches, and for
+//! the rise back above every threshold (re-arming them). SQLite only for
+//! now (the PostgreSQL store does not implement watches yet).
+//!
+//! `cargo bench -p backend --bench watch_eval`
+
+mod common;
+
+use common::*;
+use std::time::Instant;
+use wasm_core::types::Availability;
+
+const WATCHES: i64 = 100_000;
+const ASIN: &str = "B0BENCHW01";
+const DAY: i64 = 86_400_000;
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("watch.db");
+    let url = format!("sqlite://{}", path.display());
+    let store = backend::store::connect(&url).await.expect("open");
+    let key_id = key(store.as_ref(), 1).await;
+    let mut t: i64 = 1_763_800_000_000;
+    let mut serial = 0u64;
+    store
+        .ingest(
+            &[report(
+                key_id,
+                serial,
+                ASIN,
+                t,
+                Some(5000),
+                Availability::InStock,
+            )],
+            t,
+        )
+        .await
+        .expect("ingest");
+    store.process_outbox(t, 100).await.expect("outbox");
+    let product = store
+        .product_info("amazon.com", ASIN)
+        .await
+        .expect("info")
+        .expect("product")
+        .id;
+    // Bulk load through a second connection (100,000 API calls would only
+    // measure the loader).
+    let load = Instant::now();
+    {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("conn");
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?1) \
+             INSERT INTO watches (key_id, product_id, condition, target_price_minor, \
+               back_in_stock, threshold, armed, stock_armed, ch_extension, created_at) \
+             SELECT ?2, ?3, 0, 1000 + i * 4000 / ?1, 0, 1000 + i * 4000 / ?1, 1, 1, 1, ?4 FROM n",
+        )
+        .bind(WATCHES)
+        .bind(key_id)
+        .bind(product)
+        .bind(t)
+        .execute(&mut conn)
+        .await
+        .expect("load");
+        conn.close().await.expect("close");
+    }
+    println!(
+        "watch evaluation bench (sqlite): {WATCHES} watches on one product, loaded in {:.1} s",
+        load.elapsed().as_secs_f64()
+    );
+    for (label, price) in [("1 % fire", 4960), ("10 % fire", 4600), ("25 % fire", 4000)] {
+        for (what, p) in [(label, price), ("re-arm all", 5000)] {
+            // A new day each time: no cooldown or daily cap in the way.
+            t += DAY;
+            serial += 1;
+            store
+                .ingest(
+                    &[report(
+                        key_id,
+                        serial,
+                        ASIN,
+                        t,
+                        Some(p),
+                        Availability::InStock,
+                    )],
+                    t,
+                )
+                .await
+                .expect("ingest");
+            let start = Instant::now();
+            let stats = store.process_outbox(t, 100).await.expect("outbox");
+            let ms = start.elapsed().as_secs_f64() * 1000.0;
+            assert_eq!(stats.events, 1);
+            println!(
+                "  {what:>10} (price {p}): {:>6} alerts, {:>6} re-armed in {ms:8.2} ms",
+                stats.alerts, stats.rearmed
+            );
+        }
+    }
+    store.close().await;
+}
