@@ -2,7 +2,7 @@
 // tests/tests/extension_collect.rs. Environment (besides harness.cjs's):
 //   PRICEWATCH_FAKE_PORT     the fake Amazon's HTTPS port
 //   PRICEWATCH_BACKEND_URL   the backend the extension copy was built for
-//   PRICEWATCH_SCENARIO      "flow" | "corpus" | "timing" | "offline"
+//   PRICEWATCH_SCENARIO      "flow" | "corpus" | "timing" | "options" | "offline"
 //   PRICEWATCH_PAGES         JSON list of page URLs (corpus, timing)
 //   PRICEWATCH_SIGNAL_DIR    folder for the offline scenario's handshake
 //                            with the Rust side (stop/stopped/start files)
@@ -190,6 +190,31 @@ const scenarios = {
       visits.push({ url, ...first, warmMs: second.ms });
     }
     return { visits };
+  },
+
+  // Options page: pause drops observations; delete my data erases the
+  // key on the server and locally (the next report has a new key).
+  async options({ context, extensionId }) {
+    await giveConsent(context, extensionId);
+    const page = await newPage(context);
+    await visit(page, "https://www.amazon.com/dp/B0PWTEST01");
+    const first = await waitForSent(context, "the first report", (e) => e.report.obs.asin === "B0PWTEST01");
+    const options = await newPage(context);
+    await options.goto(`chrome-extension://${extensionId}/options.html`);
+    await waitFor("the options page", () => options.evaluate(() => document.body.dataset.ready === "1"));
+    await options.click('[data-testid="pause-toggle"]');
+    await waitFor("paused", () => options.evaluate(() => document.querySelector('[data-testid="pause-toggle"]').dataset.paused === "true"));
+    const paused = await visit(page, "https://www.amazon.com/dp/B0PWTEST02");
+    await new Promise((r) => setTimeout(r, 300));
+    const queuedWhilePaused = await queued(context);
+    await options.click('[data-testid="pause-toggle"]');
+    await waitFor("resumed", () => options.evaluate(() => document.querySelector('[data-testid="pause-toggle"]').dataset.paused === "false"));
+    await options.click('[data-testid="delete-data"]');
+    await waitFor("the deletion", () => options.evaluate(() => document.body.dataset.deleted === "1"));
+    const sentAfterDelete = (await sentLog(context)).length;
+    await visit(page, "https://www.amazon.com/dp/B0PWTEST03");
+    await waitForSent(context, "the report after the deletion", (e) => e.report.obs.asin === "B0PWTEST03");
+    return { firstKey: first.report.obs.key, paused, queuedWhilePaused, sentAfterDelete, sent: await sentLog(context) };
   },
 
   async offline({ context, extensionId }) {

@@ -409,3 +409,45 @@ fn shipped_wasm_is_under_300_kb_gzipped() {
     assert!(raw > 0);
     assert!(gz < 300 * 1024, "the shipped wasm is {gz} bytes gzipped");
 }
+
+#[test]
+fn options_pause_drops_reports_and_delete_erases_the_key() {
+    let Some(setup) = setup("extension options") else {
+        return;
+    };
+    for (asin, price) in [
+        ("B0PWTEST01", 1_100),
+        ("B0PWTEST02", 2_200),
+        ("B0PWTEST03", 3_300),
+    ] {
+        setup.fake.set_product(
+            "www.amazon.com",
+            asin,
+            ProductState::priced(price, "Pricewatch Options Test"),
+        );
+    }
+    let run = run(&setup, "options", &[]);
+    let r = &run.result;
+    // Paused: the page was read, nothing was queued or sent.
+    assert_eq!(r["paused"]["reported"], "0", "{r}");
+    assert_eq!(r["queuedWhilePaused"], 0, "{r}");
+    // The deletion also cleared the local log of sent reports.
+    assert_eq!(r["sentAfterDelete"], 0, "{r}");
+    let reports = sent_reports(&r["sent"]);
+    assert_eq!(reports.len(), 1, "{r}");
+    let after = &reports[0].0;
+    assert_eq!(after.obs.asin, "B0PWTEST03");
+    assert_eq!(after.obs.price_minor, Some(3_300));
+    // The old key was wiped: the new report comes from a fresh key.
+    let first_key = r["firstKey"].as_str().expect("first key");
+    assert_eq!(first_key.len(), 43, "{r}");
+    assert_ne!(after.obs.key, first_key, "the key was not replaced: {r}");
+    let first_key_reports = setup
+        .server
+        .get("/v1/products/amazon.com/B0PWTEST02")
+        .expect("summary of the paused product");
+    assert_eq!(
+        first_key_reports.status, 404,
+        "nothing was reported while paused"
+    );
+}
