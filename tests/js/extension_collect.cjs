@@ -2,7 +2,7 @@
 // tests/tests/extension_collect.rs. Environment (besides harness.cjs's):
 //   PRICEWATCH_FAKE_PORT     the fake Amazon's HTTPS port
 //   PRICEWATCH_BACKEND_URL   the backend the extension copy was built for
-//   PRICEWATCH_SCENARIO      "flow" | "corpus" | "timing" | "options" | "offline"
+//   PRICEWATCH_SCENARIO      "flow" | "corpus" | "timing" | "options" | "ratelimit" | "offline"
 //   PRICEWATCH_PAGES         JSON list of page URLs (corpus, timing)
 //   PRICEWATCH_SIGNAL_DIR    folder for the offline scenario's handshake
 //                            with the Rust side (stop/stopped/start files)
@@ -215,6 +215,33 @@ const scenarios = {
     await visit(page, "https://www.amazon.com/dp/B0PWTEST03");
     await waitForSent(context, "the report after the deletion", (e) => e.report.obs.asin === "B0PWTEST03");
     return { firstKey: first.report.obs.key, paused, queuedWhilePaused, sentAfterDelete, sent: await sentLog(context) };
+  },
+
+  // The backend limits reports per address: a 429's Retry-After sets
+  // the next attempt, the report stays queued.
+  async ratelimit({ context, extensionId }) {
+    await giveConsent(context, extensionId);
+    const page = await newPage(context);
+    for (const asin of ["B0PWTEST01", "B0PWTEST02"]) {
+      await visit(page, `https://www.amazon.com/dp/${asin}`);
+      await waitForSent(context, `the report of ${asin}`, (e) => e.report.obs.asin === asin);
+    }
+    await visit(page, "https://www.amazon.com/dp/B0PWTEST03");
+    const backoff = await waitFor("the rate-limit backoff", () =>
+      worker(context).evaluate(
+        () =>
+          new Promise((resolve, reject) => {
+            const open = indexedDB.open("pricewatch");
+            open.onerror = () => reject(open.error);
+            open.onsuccess = () => {
+              const req = open.result.transaction("kv").objectStore("kv").get("backoff");
+              req.onsuccess = () => resolve(req.result ? { ...req.result, now: Date.now() } : null);
+              req.onerror = () => reject(req.error);
+            };
+          }),
+      ),
+    );
+    return { backoff, queued: await queued(context), sent: await sentLog(context) };
   },
 
   async offline({ context, extensionId }) {

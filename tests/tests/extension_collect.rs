@@ -27,9 +27,15 @@ struct Setup {
 }
 
 fn setup(test: &str) -> Option<Setup> {
+    setup_with(test, &[])
+}
+
+/// [`setup`] with extra `pricewatch serve` arguments.
+fn setup_with(test: &str, serve_args: &[&str]) -> Option<Setup> {
     let browser = ExtensionBrowser::for_test(test)?;
-    let server =
-        PricewatchServer::start_with(&["--pow-difficulty", "8"]).expect("pricewatch serve");
+    let mut args = vec!["--pow-difficulty", "8"];
+    args.extend_from_slice(serve_args);
+    let server = PricewatchServer::start_with(&args).expect("pricewatch serve");
     let fake = FakeAmazon::start().expect("fake Amazon");
     let (browser, copy) = browser
         .with_backend(&server.url())
@@ -450,4 +456,32 @@ fn options_pause_drops_reports_and_delete_erases_the_key() {
         first_key_reports.status, 404,
         "nothing was reported while paused"
     );
+}
+
+#[test]
+fn a_429_retry_after_postpones_sending_and_keeps_the_report() {
+    let Some(setup) = setup_with("extension rate limit", &["--rate-ip-reports-per-min", "2"])
+    else {
+        return;
+    };
+    for asin in ["B0PWTEST01", "B0PWTEST02", "B0PWTEST03"] {
+        setup.fake.set_product(
+            "www.amazon.com",
+            asin,
+            ProductState::priced(1_234, "Pricewatch Rate Limit Test"),
+        );
+    }
+    let run = run(&setup, "ratelimit", &[]);
+    let r = &run.result;
+    assert_eq!(r["backoff"]["reason"], "rate limited (429)", "{r}");
+    let wait_ms =
+        r["backoff"]["at"].as_f64().unwrap_or(0.0) - r["backoff"]["now"].as_f64().unwrap_or(0.0);
+    // The first exponential step is 1 s; Retry-After from a 2-per-minute
+    // limit is many seconds.
+    assert!(
+        wait_ms > 5_000.0,
+        "the next attempt is only {wait_ms} ms away: {r}"
+    );
+    assert_eq!(r["queued"], 1, "the limited report stays queued: {r}");
+    assert_eq!(sent_reports(&r["sent"]).len(), 2, "{r}");
 }
