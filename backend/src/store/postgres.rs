@@ -40,6 +40,10 @@ use super::{
     ProductSummary, PurgeStats, Registered, Run, RunPlan, Storage, StorageStats, StoreError,
     StoreResult,
 };
+use crate::watch::postgres as wp;
+use crate::watch::{
+    AlertRecord, DeliveryChannel, DeliveryState, EvalStats, NewWatch, PendingContact, Watch,
+};
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
@@ -66,7 +70,12 @@ type ProductCache = HashMap<(String, String), (ProductId, String)>;
 pub struct PostgresStore {
     pool: PgPool,
     products: Mutex<ProductCache>,
+    /// Woken by `LISTEN pricewatch_outbox` (the notifier's wake-up).
+    outbox: std::sync::Arc<tokio::sync::Notify>,
 }
+
+/// The LISTEN/NOTIFY channel of outbox events.
+const OUTBOX_CHANNEL: &str = "pricewatch_outbox";
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -125,9 +134,37 @@ impl PostgresStore {
                     one_line(&e.to_string())
                 ))
             })?;
+        let outbox = std::sync::Arc::new(tokio::sync::Notify::new());
+        // The notifier's wake-up: every commit that wrote outbox events
+        // sends NOTIFY (in its transaction); any process listening wakes
+        // its worker. A lost connection only costs latency (the worker
+        // also polls), so errors end the listener quietly after a retry.
+        let listen_pool = pool.clone();
+        let wake = outbox.clone();
+        tokio::spawn(async move {
+            loop {
+                match sqlx::postgres::PgListener::connect_with(&listen_pool).await {
+                    Ok(mut l) => {
+                        if l.listen(OUTBOX_CHANNEL).await.is_err() {
+                            return;
+                        }
+                        while l.recv().await.is_ok() {
+                            wake.notify_one();
+                        }
+                    }
+                    Err(_) if listen_pool.is_closed() => return,
+                    Err(_) => {}
+                }
+                if listen_pool.is_closed() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
         let store = PostgresStore {
             pool,
             products: Mutex::new(HashMap::new()),
+            outbox,
         };
         store.ensure_partitions(now_ms()).await?;
         Ok(store)
@@ -573,6 +610,9 @@ async fn ingest_batch(
             );
         }
     }
+    // Published offers before the batch (the watch outbox compares).
+    let before = offers.clone();
+    let mut moved: Vec<(ProductId, i16)> = Vec::new();
     for (i, r) in reports.iter().enumerate() {
         if outcomes[i].is_some() {
             continue;
@@ -582,13 +622,61 @@ async fn ingest_batch(
             apply_report(conn, key.0, key.1, r, offers.get(&key), now).await?;
         if let Some(o) = published {
             offers.insert(key, o);
+            if !moved.contains(&key) {
+                moved.push(key);
+            }
         }
         outcomes[i] = Some(outcome);
     }
+    write_outbox(conn, &before, &offers, &moved, now).await?;
     Ok(outcomes
         .into_iter()
         .map(|o| o.unwrap_or(IngestOutcome::Duplicate))
         .collect())
+}
+
+/// One outbox event per series whose published price or availability this
+/// batch changed, in the ingest transaction, plus a NOTIFY (delivered at
+/// commit) when there is any.
+async fn write_outbox(
+    conn: &mut PgConnection,
+    before: &HashMap<(ProductId, i16), Offer>,
+    after: &HashMap<(ProductId, i16), Offer>,
+    moved: &[(ProductId, i16)],
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let mut any = false;
+    for key in moved {
+        let (old, Some(new)) = (before.get(key), after.get(key)) else {
+            continue;
+        };
+        if old
+            .is_some_and(|o| o.price_minor == new.price_minor && o.availability == new.availability)
+        {
+            continue;
+        }
+        sqlx::query(
+            "INSERT INTO outbox (product_id, condition, old_price_minor, new_price_minor, \
+               old_availability, new_availability, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(key.0)
+        .bind(i64::from(key.1))
+        .bind(old.and_then(|o| o.price_minor))
+        .bind(new.price_minor)
+        .bind(old.map(|o| code::availability(o.availability)))
+        .bind(code::availability(new.availability))
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        any = true;
+    }
+    if any {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(OUTBOX_CHANNEL)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Stores one report whose nonce this batch claimed: audit row, title,
@@ -878,10 +966,9 @@ impl Storage for PostgresStore {
             .bind(key_id)
             .fetch_one(&self.pool)
             .await?;
-        Ok(KeyActivity {
-            reports,
-            watches: 0,
-        })
+        let mut conn = self.pool.acquire().await?;
+        let watches = crate::watch::postgres::count_watches(&mut conn, key_id).await?;
+        Ok(KeyActivity { reports, watches })
     }
 
     async fn erase_key(&self, key_id: KeyId, now: i64) -> StoreResult<()> {
@@ -912,6 +999,7 @@ impl Storage for PostgresStore {
             .bind(key_id)
             .execute(&mut *tx)
             .await?;
+        crate::watch::postgres::erase_key(&mut tx, key_id).await?;
         sqlx::query(
             "UPDATE keys SET erased_at = $1, alpha = 1.0, beta = 1.0, net_hash = NULL \
              WHERE id = $2",
@@ -1185,6 +1273,145 @@ impl Storage for PostgresStore {
             audit_bytes: row.try_get("audit_bytes")?,
             observations: row.try_get("observations")?,
         })
+    }
+
+    async fn create_watch(&self, nw: &NewWatch, now: i64) -> StoreResult<Watch> {
+        let mut tx = self.pool.begin().await?;
+        let id = wp::create_watch(&mut tx, nw, now).await?;
+        tx.commit().await?;
+        let mut conn = self.pool.acquire().await?;
+        wp::get_watch(&mut conn, nw.key_id, id)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn get_watch(&self, key_id: KeyId, id: i64) -> StoreResult<Option<Watch>> {
+        let mut conn = self.pool.acquire().await?;
+        wp::get_watch(&mut conn, key_id, id).await
+    }
+
+    async fn list_watches(&self, key_id: KeyId) -> StoreResult<Vec<Watch>> {
+        let mut conn = self.pool.acquire().await?;
+        wp::list_watches(&mut conn, key_id).await
+    }
+
+    async fn replace_watch(&self, id: i64, nw: &NewWatch, now: i64) -> StoreResult<Option<Watch>> {
+        let mut tx = self.pool.begin().await?;
+        if !wp::replace_watch(&mut tx, id, nw, now).await? {
+            return Ok(None);
+        }
+        tx.commit().await?;
+        let mut conn = self.pool.acquire().await?;
+        wp::get_watch(&mut conn, nw.key_id, id).await
+    }
+
+    async fn delete_watch(&self, key_id: KeyId, id: i64) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let found = wp::delete_watch(&mut tx, key_id, id).await?;
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    async fn process_outbox(&self, now: i64, max: i64) -> StoreResult<EvalStats> {
+        let mut tx = self.pool.begin().await?;
+        let stats = wp::process_outbox(&mut tx, now, max).await?;
+        tx.commit().await?;
+        Ok(stats)
+    }
+
+    fn outbox_signal(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        Some(self.outbox.clone())
+    }
+
+    async fn alerts_after(
+        &self,
+        key_id: KeyId,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<AlertRecord>> {
+        let mut conn = self.pool.acquire().await?;
+        wp::alerts_after(&mut conn, key_id, after, limit).await
+    }
+
+    async fn due_deliveries(
+        &self,
+        channel: DeliveryChannel,
+        now: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<AlertRecord>> {
+        let mut conn = self.pool.acquire().await?;
+        wp::due_deliveries(&mut conn, channel, now, limit).await
+    }
+
+    async fn record_delivery(
+        &self,
+        ids: &[i64],
+        channel: DeliveryChannel,
+        state: DeliveryState,
+        attempts: i64,
+        next_at: Option<i64>,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        wp::record_delivery(&mut tx, ids, channel, state, attempts, next_at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn pending_contacts(&self, limit: i64) -> StoreResult<Vec<PendingContact>> {
+        let mut conn = self.pool.acquire().await?;
+        wp::pending_contacts(&mut conn, limit).await
+    }
+
+    async fn confirmation_sent(&self, key_id: KeyId, email: &str) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await?;
+        wp::confirmation_sent(&mut conn, key_id, email).await
+    }
+
+    async fn contact_created_at(&self, key_id: KeyId, email: &str) -> StoreResult<Option<i64>> {
+        let mut conn = self.pool.acquire().await?;
+        wp::contact_created_at(&mut conn, key_id, email).await
+    }
+
+    async fn confirm_contact(&self, hash: &str, now: i64) -> StoreResult<bool> {
+        let mut conn = self.pool.acquire().await?;
+        wp::confirm_contact(&mut conn, hash, now).await
+    }
+
+    async fn unsubscribe_contact(&self, hash: &str, now: i64) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let found = wp::unsubscribe_contact(&mut tx, hash, now).await?;
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    async fn correct_published_price(
+        &self,
+        product: ProductId,
+        condition: Condition,
+        refuted_price_minor: i64,
+        corrected_price_minor: Option<i64>,
+        since: i64,
+        now: i64,
+    ) -> StoreResult<Vec<i64>> {
+        let mut tx = self.pool.begin().await?;
+        let ids = wp::correct_published_price(
+            &mut tx,
+            product,
+            condition,
+            refuted_price_minor,
+            corrected_price_minor,
+            since,
+            now,
+        )
+        .await?;
+        if !ids.is_empty() {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(OUTBOX_CHANNEL)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(ids)
     }
 
     async fn close(&self) {

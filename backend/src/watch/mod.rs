@@ -40,6 +40,7 @@
 //!   finds the alerts a refuted price fired and adds a `correction` alert
 //!   for each on the same channels.
 
+pub mod postgres;
 pub mod sqlite;
 pub mod worker;
 
