@@ -200,6 +200,34 @@ async fn reports_publish_and_read_back() {
     assert!(text.contains("pricewatch_ingest_duration_seconds_count 1"));
 }
 
+/// History answers are cached briefly (`http::history_cache`), but a
+/// stored report drops its product's cached answers at once.
+#[tokio::test]
+async fn a_stored_report_refreshes_cached_history() {
+    let (app, kp) = registered_app(test_config()).await;
+    let t = app.now();
+    let r1 = signed_report(obs(&kp, 1, ASIN, Some(4999), t - 120_000), &kp);
+    let (s, _, _) = app.report(&[r1]).await;
+    assert_eq!(s, StatusCode::OK);
+    let uri = format!("/v1/products/amazon.com/{ASIN}/history?range=1d&granularity=raw");
+    let (_, h, v) = app.get(&uri).await;
+    assert_eq!(h["content-type"], "application/json");
+    assert_eq!(v["points"].as_array().map(Vec::len), Some(1));
+    assert_eq!(v["stats"]["current"], 4999);
+    let r2 = signed_report(obs(&kp, 2, ASIN, Some(2999), t - 30_000), &kp);
+    let (s, _, _) = app.report(&[r2]).await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, _, v) = app.get(&uri).await;
+    assert_eq!(v["points"].as_array().map(Vec::len), Some(2));
+    assert_eq!(v["stats"]["current"], 2999);
+    // A duplicate stores nothing and the (re-cached) answer stays right.
+    let again = signed_report(obs(&kp, 2, ASIN, Some(2999), t - 30_000), &kp);
+    let (s, _, _) = app.report(&[again]).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (_, _, v) = app.get(&uri).await;
+    assert_eq!(v["points"].as_array().map(Vec::len), Some(2));
+}
+
 #[tokio::test]
 async fn each_bad_report_is_rejected_and_stores_nothing() {
     let (app, kp) = registered_app(test_config()).await;

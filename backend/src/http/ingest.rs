@@ -471,6 +471,12 @@ async fn reports_inner(state: &AppState, req: Request) -> Result<Response, ApiEr
     } else {
         state.store.ingest(&to_store, now).await?
     };
+    // A stored report changes its product's history: drop cached charts.
+    for (r, o) in to_store.iter().zip(&outcomes) {
+        if matches!(o, IngestOutcome::Accepted | IngestOutcome::Stored) {
+            state.history_cache.invalidate(&r.marketplace, &r.asin);
+        }
+    }
     let results: Vec<ReportResult> = slots
         .into_iter()
         .map(|s| match s {

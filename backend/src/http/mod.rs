@@ -10,6 +10,7 @@
 pub mod alerts;
 pub mod email;
 pub mod error;
+pub mod history_cache;
 pub mod ingest;
 pub mod json;
 pub mod limits;
@@ -91,6 +92,8 @@ pub struct AppState {
     /// Alert delivery channels (watch API webhook checks, `/metrics`);
     /// `None` until `with_channels` (tests without delivery).
     pub channels: Option<Arc<crate::notify::Channels>>,
+    /// Recent history bodies (see [`history_cache`]).
+    pub history_cache: Arc<history_cache::HistoryCache>,
 }
 
 impl AppState {
@@ -114,6 +117,7 @@ impl AppState {
             net_secret: Arc::new(secret),
             clock,
             channels: None,
+            history_cache: Arc::default(),
         })
     }
 

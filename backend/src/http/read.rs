@@ -4,6 +4,7 @@ use super::error::ApiError;
 use super::AppState;
 use crate::store::history::{self, Granularity, Stats};
 use crate::store::{OfferSummary, ProductInfo, ProductSummary};
+use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
@@ -258,7 +259,28 @@ pub async fn history(
 ) -> Result<Response, ApiError> {
     product_path(&marketplace, &asin)?;
     let q = history_query(&params(query)?)?;
-    let h = load_history(&state, &marketplace, &asin, &q, false)
+    let key = (
+        q.condition.as_str(),
+        q.range,
+        q.granularity.map(Granularity::as_str).unwrap_or("auto"),
+    );
+    let body = state
+        .history_cache
+        .get_or_compute(&marketplace, &asin, key, state.now(), || {
+            history_body(&state, &marketplace, &asin, &q)
+        })
+        .await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// The JSON body of a history answer (what [`history`] caches).
+async fn history_body(
+    state: &AppState,
+    marketplace: &str,
+    asin: &str,
+    q: &HistoryQuery,
+) -> Result<Bytes, ApiError> {
+    let h = load_history(state, marketplace, asin, q, false)
         .await?
         .ok_or_else(|| {
             ApiError::not_found("unknown_product", "nothing is known about this product")
@@ -267,8 +289,8 @@ pub async fn history(
     // Typed serialisation: a year of day points is ~370 objects, cheaper
     // without building a `serde_json::Value` tree.
     let body = HistoryBody {
-        asin: &asin,
-        marketplace: &marketplace,
+        asin,
+        marketplace,
         condition: q.condition.as_str(),
         currency: &h.info.currency,
         range: q.range,
@@ -298,7 +320,9 @@ pub async fn history(
         // Verification (and so corrections) arrive with the trust issue.
         corrections: [],
     };
-    Ok(Json(body).into_response())
+    serde_json::to_vec(&body)
+        .map(Bytes::from)
+        .map_err(|_| ApiError::internal())
 }
 
 #[derive(Serialize)]
