@@ -2,7 +2,10 @@
 //! SQLite statements of [`super::sqlite`] in PostgreSQL's dialect. Outbox
 //! events are claimed with `FOR UPDATE SKIP LOCKED`, so several workers
 //! (several backend processes on one database) share them safely: each
-//! event is evaluated in the transaction that claimed it.
+//! event is evaluated in the transaction that claimed it. Only the oldest
+//! unprocessed event of a series can be claimed, so the events of one
+//! series are evaluated in order (a re-arm never overtakes the drop before
+//! it), while different series go in parallel.
 
 use super::{
     effective_threshold, kind_code, kind_from, utc_day, AlertRecord, DeliveryChannel,
@@ -321,8 +324,10 @@ const ALERT_JOIN: &str = "FROM watches w LEFT JOIN contacts c ON c.key_id = w.ke
 pub async fn process_outbox(conn: &mut PgConnection, now: i64, max: i64) -> StoreResult<EvalStats> {
     let events = sqlx::query(
         "SELECT id, product_id, condition, old_price_minor, new_price_minor, old_availability, \
-           new_availability FROM outbox WHERE processed_at IS NULL ORDER BY id LIMIT $1 \
-         FOR UPDATE SKIP LOCKED",
+           new_availability FROM outbox o WHERE processed_at IS NULL \
+           AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.product_id = o.product_id \
+             AND e.condition = o.condition AND e.processed_at IS NULL AND e.id < o.id) \
+         ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
     )
     .bind(max)
     .fetch_all(&mut *conn)

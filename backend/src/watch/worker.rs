@@ -83,7 +83,9 @@ impl Notifier {
                 .store
                 .process_outbox((self.clock)(), EVENTS_PER_ROUND)
                 .await?;
-            if stats.events < EVENTS_PER_ROUND as u64 {
+            // Until nothing is left (PostgreSQL hands out one event per
+            // series per claim, so a short batch does not mean the end).
+            if stats.events == 0 {
                 break;
             }
         }
