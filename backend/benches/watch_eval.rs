@@ -4,8 +4,9 @@
 //! that fire (`Storage::process_outbox`: the threshold range query, the
 //! alert inserts, the disarm and re-arm updates, in one transaction) is
 //! measured for drops that fire 1 %, 10 % and 25 % of the watches, and for
-//! the rise back above every threshold (re-arming them). SQLite only for
-//! now (the PostgreSQL store does not implement watches yet).
+//! the rise back above every threshold (re-arming them). SQLite always;
+//! PostgreSQL too when `PRICEWATCH_BENCH_POSTGRES_URL` names a fresh
+//! database.
 //!
 //! `cargo bench -p backend --bench watch_eval`
 
@@ -19,12 +20,67 @@ const WATCHES: i64 = 100_000;
 const ASIN: &str = "B0BENCHW01";
 const DAY: i64 = 86_400_000;
 
+/// Loads the watches with one statement (100,000 API calls would only
+/// measure the loader).
+async fn bulk_load(label: &str, url: &str, key_id: i64, product: i64, t: i64) {
+    use sqlx::Connection;
+    if label == "sqlite" {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.expect("conn");
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?1) \
+             INSERT INTO watches (key_id, product_id, condition, target_price_minor, \
+               back_in_stock, threshold, armed, stock_armed, ch_extension, created_at) \
+             SELECT ?2, ?3, 0, 1000 + i * 4000 / ?1, 0, 1000 + i * 4000 / ?1, 1, 1, 1, ?4 FROM n",
+        )
+        .bind(WATCHES)
+        .bind(key_id)
+        .bind(product)
+        .bind(t)
+        .execute(&mut conn)
+        .await
+        .expect("load");
+        conn.close().await.expect("close");
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await.expect("conn");
+        sqlx::query(
+            "INSERT INTO watches (key_id, product_id, condition, target_price_minor, \
+               back_in_stock, threshold, armed, stock_armed, ch_extension, created_at) \
+             SELECT $2, $3, 0, 1000 + i * 4000 / $1, 0, 1000 + i * 4000 / $1, 1, 1, 1, $4 \
+             FROM generate_series(0::bigint, $1 - 1) AS i",
+        )
+        .bind(WATCHES)
+        .bind(key_id)
+        .bind(product)
+        .bind(t)
+        .execute(&mut conn)
+        .await
+        .expect("load");
+        sqlx::query("ANALYZE watches")
+            .execute(&mut conn)
+            .await
+            .expect("analyze");
+        conn.close().await.expect("close");
+    }
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("watch.db");
-    let url = format!("sqlite://{}", path.display());
-    let store = backend::store::connect(&url).await.expect("open");
+    let mut targets = vec![(
+        "sqlite".to_string(),
+        format!("sqlite://{}", dir.path().join("watch.db").display()),
+    )];
+    match std::env::var("PRICEWATCH_BENCH_POSTGRES_URL") {
+        Ok(pg) if !pg.trim().is_empty() => targets.push(("postgres".into(), pg.trim().into())),
+        _ => println!("(PostgreSQL skipped: set PRICEWATCH_BENCH_POSTGRES_URL to a fresh database to include it)"),
+    }
+    for (label, url) in targets {
+        run(&label, &url).await;
+    }
+}
+
+async fn run(label: &str, url: &str) {
+    let store = backend::store::connect(url).await.expect("open");
     let key_id = key(store.as_ref(), 1).await;
     let mut t: i64 = 1_763_800_000_000;
     let mut serial = 0u64;
@@ -49,35 +105,14 @@ async fn main() {
         .expect("info")
         .expect("product")
         .id;
-    // Bulk load through a second connection (100,000 API calls would only
-    // measure the loader).
     let load = Instant::now();
-    {
-        use sqlx::Connection;
-        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .expect("conn");
-        sqlx::query(
-            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?1) \
-             INSERT INTO watches (key_id, product_id, condition, target_price_minor, \
-               back_in_stock, threshold, armed, stock_armed, ch_extension, created_at) \
-             SELECT ?2, ?3, 0, 1000 + i * 4000 / ?1, 0, 1000 + i * 4000 / ?1, 1, 1, 1, ?4 FROM n",
-        )
-        .bind(WATCHES)
-        .bind(key_id)
-        .bind(product)
-        .bind(t)
-        .execute(&mut conn)
-        .await
-        .expect("load");
-        conn.close().await.expect("close");
-    }
+    bulk_load(label, url, key_id, product, t).await;
     println!(
-        "watch evaluation bench (sqlite): {WATCHES} watches on one product, loaded in {:.1} s",
+        "watch evaluation bench ({label}): {WATCHES} watches on one product, loaded in {:.1} s",
         load.elapsed().as_secs_f64()
     );
-    for (label, price) in [("1 % fire", 4960), ("10 % fire", 4600), ("25 % fire", 4000)] {
-        for (what, p) in [(label, price), ("re-arm all", 5000)] {
+    for (what0, price) in [("1 % fire", 4960), ("10 % fire", 4600), ("25 % fire", 4000)] {
+        for (what, p) in [(what0, price), ("re-arm all", 5000)] {
             // A new day each time: no cooldown or daily cap in the way.
             t += DAY;
             serial += 1;
