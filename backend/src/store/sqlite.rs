@@ -1146,6 +1146,14 @@ impl Storage for SqliteStore {
                     .execute(&mut w.conn)
                     .await?;
                 stats.request_nonces = res.rows_affected();
+                // Processed watch outbox events are kept as long as the
+                // audit rows (they explain alerts), then deleted.
+                sqlx::query(
+                    "DELETE FROM outbox WHERE processed_at IS NOT NULL AND processed_at < ?1",
+                )
+                .bind(audit_before)
+                .execute(&mut w.conn)
+                .await?;
                 return Ok(stats);
             }
         }
