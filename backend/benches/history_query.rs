@@ -2,9 +2,18 @@
 //! and realistic price changes (a change every ~3 days on average, deals
 //! that revert, short out-of-stock spells); 16 concurrent clients ask
 //! `GET /v1/products/amazon.com/{asin}/history?range=1y&granularity=day`
-//! through the real router (no TCP). Prints p50/p99/max per storage.
+//! through the real router (no TCP). Prints p50/p99/max per storage, twice:
+//! * `cached`: as served, with `http::history_cache` (a body lives 1 s of
+//!   app time; concurrent misses compute once), the clock fixed;
+//! * `uncached`: the app clock moves on by more than the cache's lifetime
+//!   at every call, so every query misses and runs the store query, the
+//!   buckets and the JSON (what many different products cost).
 //!
-//! `cargo bench -p backend --bench history_query`
+//! `cargo bench -p backend --bench history_query`; with PostgreSQL:
+//! `PRICEWATCH_BENCH_POSTGRES_URL=postgres://.../scratch_db cargo bench -p
+//! backend --bench history_query` (a fresh scratch database, e.g. created
+//! with `createdb` against the URL `scripts/postgres-start` prints; drop it
+//! afterwards).
 
 mod common;
 
@@ -12,6 +21,7 @@ use axum::body::Body;
 use axum::http::Request;
 use backend::http::{app, ApiConfig, AppState, Clock};
 use common::*;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use tower::ServiceExt;
@@ -72,60 +82,69 @@ async fn main() {
             stats.history_rows,
             t_load.elapsed().as_secs_f64()
         );
-        let clock: Clock = Arc::new(move || end + HOUR);
-        let state = AppState::new(store.clone(), ApiConfig::default(), clock)
-            .await
-            .expect("state");
-        let router = app(state);
         let uri = format!("/v1/products/amazon.com/{ASIN}/history?range=1y&granularity=day");
-        // Warm-up and a sanity check of the answer.
-        let resp = router
-            .clone()
-            .oneshot(Request::get(&uri).body(Body::empty()).expect("req"))
-            .await
-            .expect("resp");
-        assert_eq!(resp.status(), 200);
-        let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
-            .await
-            .expect("body");
-        let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
-        let points = v["points"].as_array().map(Vec::len).unwrap_or(0);
-        assert!(points > 300, "a year of days: {points}");
-        let t_all = Instant::now();
-        let mut tasks = Vec::new();
-        for _ in 0..CLIENTS {
-            let (router, uri) = (router.clone(), uri.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut lat = Vec::with_capacity(QUERIES_PER_CLIENT);
-                for _ in 0..QUERIES_PER_CLIENT {
-                    let t = Instant::now();
-                    let resp = router
-                        .clone()
-                        .oneshot(Request::get(&uri).body(Body::empty()).expect("req"))
-                        .await
-                        .expect("resp");
-                    let ok = resp.status() == 200;
-                    let _ = axum::body::to_bytes(resp.into_body(), usize::MAX).await;
-                    assert!(ok);
-                    lat.push(t.elapsed().as_secs_f64() * 1000.0);
-                }
-                lat
-            }));
+        let fixed: Clock = Arc::new(move || end + HOUR);
+        let ticks = Arc::new(AtomicI64::new(end + HOUR));
+        let moving: Clock = Arc::new(move || {
+            ticks.fetch_add(backend::http::history_cache::TTL_MS + 1, Ordering::Relaxed)
+        });
+        for (mode, clock) in [("cached", fixed), ("uncached", moving)] {
+            let state = AppState::new(store.clone(), ApiConfig::default(), clock)
+                .await
+                .expect("state");
+            measure(&label, mode, app(state), &uri).await;
         }
-        let mut lat = Vec::new();
-        for t in tasks {
-            lat.extend(t.await.expect("client"));
-        }
-        let wall = t_all.elapsed().as_secs_f64();
-        lat.sort_by(f64::total_cmp);
-        println!(
-            "[{label}] history?range=1y&granularity=day ({points} points): {} queries, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {:.0} queries/s",
-            lat.len(),
-            percentile(&lat, 0.5),
-            percentile(&lat, 0.99),
-            lat.last().copied().unwrap_or(0.0),
-            lat.len() as f64 / wall
-        );
         store.close().await;
     }
+}
+
+/// Warm-up with a sanity check, then `CLIENTS` concurrent clients.
+async fn measure(label: &str, mode: &str, router: axum::Router, uri: &str) {
+    let resp = router
+        .clone()
+        .oneshot(Request::get(uri).body(Body::empty()).expect("req"))
+        .await
+        .expect("resp");
+    assert_eq!(resp.status(), 200);
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    let points = v["points"].as_array().map(Vec::len).unwrap_or(0);
+    assert!(points > 300, "a year of days: {points}");
+    let t_all = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..CLIENTS {
+        let (router, uri) = (router.clone(), uri.to_string());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(QUERIES_PER_CLIENT);
+            for _ in 0..QUERIES_PER_CLIENT {
+                let t = Instant::now();
+                let resp = router
+                    .clone()
+                    .oneshot(Request::get(&uri).body(Body::empty()).expect("req"))
+                    .await
+                    .expect("resp");
+                let ok = resp.status() == 200;
+                let _ = axum::body::to_bytes(resp.into_body(), usize::MAX).await;
+                assert!(ok);
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            lat
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await.expect("client"));
+    }
+    let wall = t_all.elapsed().as_secs_f64();
+    lat.sort_by(f64::total_cmp);
+    println!(
+        "[{label}] {mode:8} history?range=1y&granularity=day ({points} points): {} queries, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {:.0} queries/s",
+        lat.len(),
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        lat.last().copied().unwrap_or(0.0),
+        lat.len() as f64 / wall
+    );
 }

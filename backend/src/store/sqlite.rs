@@ -719,6 +719,38 @@ async fn ingest_batch(
     Ok(out)
 }
 
+/// Parses [`SqliteStore::history_runs`]'s packed runs.
+fn unpack_runs(packed: &str) -> StoreResult<Vec<Run>> {
+    let bad = || StoreError::Database(format!("malformed packed history runs: {packed:.80}"));
+    let int = |f: Option<&str>| -> StoreResult<i64> {
+        f.and_then(|v| v.parse::<i64>().ok()).ok_or_else(bad)
+    };
+    packed
+        .split(';')
+        .map(|run| {
+            let mut f = run.split(',');
+            let first_seen = int(f.next())?;
+            let last_seen = int(f.next())?;
+            let price_minor = match f.next() {
+                Some("") => None,
+                p => Some(int(p)?),
+            };
+            let availability = code::availability_from(int(f.next())?);
+            let n = int(f.next())?;
+            if f.next().is_some() {
+                return Err(bad());
+            }
+            Ok(Run {
+                first_seen,
+                last_seen,
+                price_minor,
+                availability,
+                n,
+            })
+        })
+        .collect()
+}
+
 /// Turns free text into an FTS5 query: every word quoted (so no FTS syntax
 /// reaches SQLite from users), all required, each as a prefix.
 pub fn fts_query(q: &str) -> Option<String> {
@@ -1047,20 +1079,27 @@ impl Storage for SqliteStore {
         from: i64,
         to: i64,
     ) -> StoreResult<Vec<Run>> {
-        let rows = sqlx::query(
-            "SELECT first_seen, last_seen, price_minor, availability, n FROM history_runs \
+        // Performance: the runs come back as ONE text row
+        // (`first,last,price,availability,n;...`, price empty for none)
+        // instead of one row each. sqlx hands every row from its SQLite
+        // thread to the async task separately; a year of a busy product is
+        // hundreds of rows, and under 16 concurrent readers those handoffs
+        // (thread wake-ups), not SQLite, were most of the query's cost.
+        let packed: Option<String> = sqlx::query_scalar(
+            "SELECT group_concat(first_seen || ',' || last_seen || ',' || \
+               ifnull(price_minor, '') || ',' || availability || ',' || n, ';' \
+               ORDER BY first_seen) FROM history_runs \
              WHERE product_id = ?1 AND condition = ?2 AND first_seen <= ?4 AND first_seen >= \
                coalesce((SELECT first_seen FROM history_runs WHERE product_id = ?1 \
-                 AND condition = ?2 AND first_seen < ?3 ORDER BY first_seen DESC LIMIT 1), ?3) \
-             ORDER BY first_seen",
+                 AND condition = ?2 AND first_seen < ?3 ORDER BY first_seen DESC LIMIT 1), ?3)",
         )
         .bind(product)
         .bind(code::condition(condition))
         .bind(from)
         .bind(to)
-        .fetch_all(&self.read)
+        .fetch_one(&self.read)
         .await?;
-        rows.iter().map(run_from_row).collect()
+        packed.as_deref().map(unpack_runs).unwrap_or(Ok(Vec::new()))
     }
 
     async fn search(
@@ -1367,6 +1406,29 @@ mod tests {
             Some("\"a\"* \"b\"* \"OR\"* \"c\"*")
         );
         assert_eq!(fts_query("  ;; "), None);
+    }
+
+    #[test]
+    fn packed_runs_parse_and_bad_ones_are_errors() {
+        let runs = unpack_runs("10,20,4999,0,3;21,21,,1,1").expect("runs");
+        assert_eq!(runs.len(), 2);
+        assert_eq!(
+            (
+                runs[0].first_seen,
+                runs[0].last_seen,
+                runs[0].price_minor,
+                runs[0].n
+            ),
+            (10, 20, Some(4999), 3)
+        );
+        assert_eq!(runs[1].price_minor, None);
+        assert_eq!(
+            runs[1].availability,
+            wasm_core::types::Availability::OutOfStock
+        );
+        for bad in ["", "1,2,3,0", "1,2,3,0,1,9", "a,2,3,0,1", "1,2,3,0,1;"] {
+            assert!(unpack_runs(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
