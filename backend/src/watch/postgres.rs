@@ -315,8 +315,16 @@ const ALERT_CHANNELS: &str = "CASE WHEN c.key_id IS NOT NULL THEN w.email END, \
     CASE WHEN c.key_id IS NOT NULL THEN 1 ELSE 0 END, ?now, \
     w.webhook_url, w.webhook_secret, CASE WHEN w.webhook_url IS NOT NULL THEN 1 ELSE 0 END, ?now";
 
-const ALERT_JOIN: &str = "FROM watches w LEFT JOIN contacts c ON c.key_id = w.key_id \
+/// The watches that fire, disarmed by the same statement that records
+/// their alerts: `fired` is the `UPDATE ... RETURNING` of a data-modifying
+/// CTE, so one statement (one index range scan of the watches) finds the
+/// watches, updates their state and inserts the alerts.
+const ALERT_JOIN: &str = "FROM fired w LEFT JOIN contacts c ON c.key_id = w.key_id \
     AND c.email = w.email AND c.confirmed_at IS NOT NULL AND c.unsubscribed_at IS NULL";
+
+/// Columns the `fired` CTE returns.
+const FIRED_COLS: &str = "w.id, w.key_id, w.target_price_minor, w.product_id, w.condition, \
+    w.email, w.webhook_url, w.webhook_secret";
 
 /// Processes up to `max` outbox events in order (in the caller's
 /// transaction): inserts the alerts that fire (idempotent), disarms what
@@ -353,34 +361,23 @@ pub async fn process_outbox(conn: &mut PgConnection, now: i64, max: i64) -> Stor
                 "w.product_id = ?pid AND w.condition = ?cond AND w.armed = 1 \
                  AND w.threshold >= ?price AND {quiet}"
             );
+            // One statement: disarm the watches that fire and insert their
+            // alerts (a replay after a crash finds the same watches, since
+            // the rolled-back transaction disarmed nothing; the unique
+            // (watch, event, kind) keeps it idempotent anyway).
             let ins = format!(
-                "INSERT INTO alerts (watch_id, key_id, event_id, kind, product_id, \
+                "WITH fired AS (UPDATE watches AS w SET {} WHERE {pred} RETURNING {FIRED_COLS}) \
+                 INSERT INTO alerts (watch_id, key_id, event_id, kind, product_id, \
                    condition, old_price_minor, new_price_minor, created_at, email, email_state, \
                    email_next_at, webhook_url, webhook_secret, webhook_state, webhook_next_at) \
                  SELECT w.id, w.key_id, ?ev, CASE WHEN w.target_price_minor IS NOT NULL AND \
                    ?price <= w.target_price_minor THEN 0 ELSE 1 END, w.product_id, w.condition, \
-                   ?old, ?price, ?now, {ALERT_CHANNELS} {ALERT_JOIN} WHERE {pred} ON CONFLICT DO NOTHING"
-            );
-            let upd = format!(
-                "UPDATE watches AS w SET {} WHERE {pred}",
+                   ?old, ?price, ?now, {ALERT_CHANNELS} {ALERT_JOIN} ON CONFLICT DO NOTHING",
                 fired_update.replace("armed_col", "armed")
             );
             stats.alerts += run(
                 conn,
                 &ins,
-                id,
-                product,
-                cond,
-                old_price,
-                Some(p),
-                now,
-                today,
-                cut,
-            )
-            .await?;
-            run(
-                conn,
-                &upd,
                 id,
                 product,
                 cond,
@@ -413,23 +410,17 @@ pub async fn process_outbox(conn: &mut PgConnection, now: i64, max: i64) -> Stor
                  AND w.stock_armed = 1 AND {quiet}"
             );
             let ins = format!(
-                "INSERT INTO alerts (watch_id, key_id, event_id, kind, product_id, \
+                "WITH fired AS (UPDATE watches AS w SET {} WHERE {pred} RETURNING {FIRED_COLS}) \
+                 INSERT INTO alerts (watch_id, key_id, event_id, kind, product_id, \
                    condition, old_price_minor, new_price_minor, created_at, email, email_state, \
                    email_next_at, webhook_url, webhook_secret, webhook_state, webhook_next_at) \
                  SELECT w.id, w.key_id, ?ev, {}, w.product_id, w.condition, ?old, ?price, ?now, \
-                   {ALERT_CHANNELS} {ALERT_JOIN} WHERE {pred} ON CONFLICT DO NOTHING",
+                   {ALERT_CHANNELS} {ALERT_JOIN} ON CONFLICT DO NOTHING",
+                fired_update.replace("armed_col", "stock_armed"),
                 kind_code(AlertKind::BackInStock)
-            );
-            let upd = format!(
-                "UPDATE watches AS w SET {} WHERE {pred}",
-                fired_update.replace("armed_col", "stock_armed")
             );
             stats.alerts += run(
                 conn, &ins, id, product, cond, old_price, new_price, now, today, cut,
-            )
-            .await?;
-            run(
-                conn, &upd, id, product, cond, old_price, new_price, now, today, cut,
             )
             .await?;
         } else if new_avail != Availability::InStock {
