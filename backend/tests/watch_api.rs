@@ -481,3 +481,60 @@ async fn restart_between_change_and_evaluation_loses_and_duplicates_nothing() {
     assert_eq!(alerts[0].new_price_minor, Some(3000));
     store.close().await;
 }
+
+/// `GET /v1/alerts` is the extension's channel: a watch saved with
+/// `"extension": false` (email only here) fires and records its alert, but
+/// the feed leaves it out, and the feed's cursor still pages past it.
+#[tokio::test]
+async fn feed_leaves_out_watches_without_the_extension_channel() {
+    let w = W::new().await;
+    w.price(Some(5000), Availability::InStock).await;
+    assert_eq!(w.evaluate().await, 0);
+    let (s, v) = w
+        .req(
+            &w.kp,
+            Method::POST,
+            "/v1/watches",
+            &watch_body(Some(4000), None),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let shown = v["id"].as_i64().expect("id");
+    let body = serde_json::json!({
+        "asin": ASIN, "marketplace": "amazon.com", "condition": "new",
+        "target_price_minor": 4500,
+        "channels": {"extension": false, "email": "someone@example.com"}
+    })
+    .to_string();
+    let (s, v) = w.req(&w.kp, Method::POST, "/v1/watches", &body).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["channels"]["extension"], false, "{v}");
+    let hidden = v["id"].as_i64().expect("id");
+
+    // 3900 meets both thresholds: two alerts recorded, one in the feed.
+    w.advance(1000);
+    w.price(Some(3900), Availability::InStock).await;
+    assert_eq!(w.evaluate().await, 2);
+    let feed = w.alerts(0).await;
+    assert_eq!(feed.len(), 1, "{feed:?}");
+    assert_eq!(feed[0]["watch_id"], shown);
+    assert_eq!(feed[0]["kind"], "target_reached");
+    assert_eq!(feed[0]["new_price_minor"], 3900);
+    assert!(feed.iter().all(|a| a["watch_id"] != hidden));
+
+    // Turning the extension channel on shows that watch's alert too.
+    let body = serde_json::json!({
+        "asin": ASIN, "marketplace": "amazon.com", "condition": "new",
+        "target_price_minor": 4500,
+        "channels": {"extension": true, "email": "someone@example.com"}
+    })
+    .to_string();
+    let (s, v) = w
+        .req(&w.kp, Method::PUT, &format!("/v1/watches/{hidden}"), &body)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let feed = w.alerts(0).await;
+    assert_eq!(feed.len(), 2, "{feed:?}");
+    assert_eq!(feed[1]["watch_id"], hidden);
+    assert_eq!(feed[1]["new_price_minor"], 3900);
+}

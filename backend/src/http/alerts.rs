@@ -5,6 +5,14 @@
 //! each channel the alert goes to: `{"email": s, "webhook": s}` with `s`
 //! one of `none`, `pending`, `delivered`, `dead_letter` (a dead letter is
 //! final: `/metrics` counts it too).
+//!
+//! The feed honours the watch's `channels.extension` flag: alerts of a
+//! watch saved with `"extension": false` (an email- or webhook-only watch)
+//! are not in it, since the feed is the extension's channel. Judgement
+//! calls: the flag is read from the watch as it is now (turning it on later
+//! shows that watch's earlier alerts too; a watch's alerts go when it is
+//! deleted), and the delivery state of such a watch's alerts is then seen
+//! only through `/metrics` (dead letters) and the mail/webhook itself.
 
 use super::error::ApiError;
 use super::signed::verify_signed;

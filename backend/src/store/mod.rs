@@ -683,7 +683,8 @@ pub trait Storage: Send + Sync + 'static {
         None
     }
 
-    /// Alerts of the key with `id > after`, oldest first.
+    /// The extension feed: alerts of the key with `id > after`, oldest
+    /// first, of the watches whose `channels.extension` is on.
     async fn alerts_after(
         &self,
         _key_id: KeyId,

@@ -559,14 +559,18 @@ fn alert_from_row(row: &PgRow) -> StoreResult<AlertRecord> {
     })
 }
 
-/// Alerts of a key with `id > after`, oldest first.
+/// The extension feed: alerts of a key with `id > after`, oldest first,
+/// of the watches whose `channels.extension` is on (see `http::alerts`).
 pub async fn alerts_after(
     conn: &mut PgConnection,
     key_id: KeyId,
     after: i64,
     limit: i64,
 ) -> StoreResult<Vec<AlertRecord>> {
-    let sql = format!("{ALERT_SELECT} WHERE a.key_id = $1 AND a.id > $2 ORDER BY a.id LIMIT $3");
+    let sql = format!(
+        "{ALERT_SELECT} JOIN watches w ON w.id = a.watch_id WHERE a.key_id = $1 \
+         AND w.ch_extension = 1 AND a.id > $2 ORDER BY a.id LIMIT $3"
+    );
     let rows = sqlx::query(&sql)
         .bind(key_id)
         .bind(after)
