@@ -234,9 +234,113 @@ async fn watch_storage_postgres() {
     let cut = base.rfind('/').expect("url has a path");
     let url = format!("{}/{name}{query}", &base[..cut]);
     let store = backend::store::connect(&url).await.expect("open");
+    confirmation_backoff(store.clone()).await;
     scenario(store, true).await;
     sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
         .execute(&mut admin)
         .await
         .expect("drop db");
+}
+
+/// The confirmation mail of a new address goes through the channels'
+/// `RetryPolicy`: the SMTP relay refuses connections (a transient failure),
+/// so attempt 1 is followed by attempt 2 only once the backoff (60 s here,
+/// no jitter) has passed, not on the next worker round; after the last
+/// attempt (3) the address is given up and never tried again.
+async fn confirmation_backoff(store: Arc<dyn Storage>) {
+    use backend::notify::{
+        ChannelConfig, Channels, DigestConfig, RetryPolicy, SmtpConfig, SmtpUrl, WebhookConfig,
+    };
+    use backend::watch::worker::Notifier;
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    const OTHER_ASIN: &str = "B07XJ8C8F5";
+    let key = match store.register_key(&[6; 32], T0, None).await.expect("key") {
+        Registered::Created(k) | Registered::Existing(k) => k.id,
+    };
+    let mut r = report(key, 900, Some(5000), Availability::InStock, T0);
+    r.asin = OTHER_ASIN.into();
+    store.ingest(&[r], T0).await.expect("ingest");
+    store.process_outbox(T0, 100).await.expect("outbox");
+    let mut w = watch(key, Some(4000), false);
+    w.asin = OTHER_ASIN.into();
+    w.spec.email = Some("retry@example.com".into());
+    w.contact_hashes = Some(("confirm-hash-r".into(), "unsub-hash-r".into()));
+    store.create_watch(&w, T0).await.expect("watch");
+
+    let now = Arc::new(AtomicI64::new(T0));
+    let clock_now = now.clone();
+    let clock: backend::http::Clock = Arc::new(move || clock_now.load(Ordering::SeqCst));
+    let smtp = SmtpConfig::new(
+        SmtpUrl::parse("smtp://127.0.0.1:1?tls=none").expect("url"),
+        "pricewatch <alerts@example.com>",
+    );
+    let retry = RetryPolicy {
+        max_attempts: 3,
+        base_delay_ms: 60_000,
+        max_delay_ms: 3_600_000,
+        jitter_percent: 0,
+        max_retry_after_ms: 0,
+    };
+    let channels = Channels::new(
+        Some(smtp),
+        WebhookConfig::default(),
+        ChannelConfig {
+            public_url: "http://127.0.0.1".into(),
+            retry,
+        },
+    )
+    .expect("channels");
+    let mut notifier = Notifier::new(
+        store.clone(),
+        Some(Arc::new(channels)),
+        DigestConfig::default(),
+        clock,
+    )
+    .await
+    .expect("notifier");
+    let pending = |store: Arc<dyn Storage>, t: i64| async move {
+        store
+            .pending_contacts(t, 100)
+            .await
+            .expect("pending")
+            .into_iter()
+            .filter(|c| c.email == "retry@example.com")
+            .map(|c| c.attempts)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(pending(store.clone(), T0).await, vec![0]);
+
+    // Attempt 1 fails; the next is due 60 s later, so a round 0.5 s later
+    // (the worker's idle poll) tries nothing.
+    notifier.round().await.expect("round");
+    assert_eq!(pending(store.clone(), T0).await, Vec::<i64>::new());
+    assert_eq!(pending(store.clone(), T0 + 59_999).await, Vec::<i64>::new());
+    assert_eq!(pending(store.clone(), T0 + 60_000).await, vec![1]);
+    now.store(T0 + 500, Ordering::SeqCst);
+    notifier.round().await.expect("round");
+    assert_eq!(pending(store.clone(), T0 + 60_000).await, vec![1]);
+
+    // Attempt 2 at +60 s fails; attempt 3 is due 120 s after it.
+    now.store(T0 + 60_000, Ordering::SeqCst);
+    notifier.round().await.expect("round");
+    assert_eq!(
+        pending(store.clone(), T0 + 179_999).await,
+        Vec::<i64>::new()
+    );
+    assert_eq!(pending(store.clone(), T0 + 180_000).await, vec![2]);
+
+    // Attempt 3 is the last: the address is given up.
+    now.store(T0 + 180_000, Ordering::SeqCst);
+    notifier.round().await.expect("round");
+    assert_eq!(pending(store.clone(), i64::MAX).await, Vec::<i64>::new());
+}
+
+#[tokio::test]
+async fn confirmation_mail_backoff_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}/c.db", dir.path().display());
+    let store = backend::store::connect(&url).await.expect("open");
+    confirmation_backoff(store.clone()).await;
+    store.close().await;
 }

@@ -716,8 +716,21 @@ pub trait Storage: Send + Sync + 'static {
         Err(watches_unsupported())
     }
 
-    /// Contacts waiting for their confirmation mail.
-    async fn pending_contacts(&self, _limit: i64) -> StoreResult<Vec<PendingContact>> {
+    /// Contacts waiting for their confirmation mail whose next attempt is
+    /// due at `now`.
+    async fn pending_contacts(&self, _now: i64, _limit: i64) -> StoreResult<Vec<PendingContact>> {
+        Err(watches_unsupported())
+    }
+
+    /// Records a failed confirmation attempt to be retried at `next_at`
+    /// (`attempts` made so far).
+    async fn confirmation_retry(
+        &self,
+        _key_id: KeyId,
+        _email: &str,
+        _attempts: i64,
+        _next_at: i64,
+    ) -> StoreResult<()> {
         Err(watches_unsupported())
     }
 

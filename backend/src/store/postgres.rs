@@ -1357,9 +1357,20 @@ impl Storage for PostgresStore {
         Ok(())
     }
 
-    async fn pending_contacts(&self, limit: i64) -> StoreResult<Vec<PendingContact>> {
+    async fn pending_contacts(&self, now: i64, limit: i64) -> StoreResult<Vec<PendingContact>> {
         let mut conn = self.pool.acquire().await?;
-        wp::pending_contacts(&mut conn, limit).await
+        wp::pending_contacts(&mut conn, now, limit).await
+    }
+
+    async fn confirmation_retry(
+        &self,
+        key_id: KeyId,
+        email: &str,
+        attempts: i64,
+        next_at: i64,
+    ) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await?;
+        wp::confirmation_retry(&mut conn, key_id, email, attempts, next_at).await
     }
 
     async fn confirmation_sent(&self, key_id: KeyId, email: &str) -> StoreResult<()> {

@@ -1322,9 +1322,21 @@ impl Storage for SqliteStore {
         Ok(())
     }
 
-    async fn pending_contacts(&self, limit: i64) -> StoreResult<Vec<PendingContact>> {
+    async fn pending_contacts(&self, now: i64, limit: i64) -> StoreResult<Vec<PendingContact>> {
         let mut conn = self.read.acquire().await?;
-        ws::pending_contacts(&mut conn, limit).await
+        ws::pending_contacts(&mut conn, now, limit).await
+    }
+
+    async fn confirmation_retry(
+        &self,
+        key_id: KeyId,
+        email: &str,
+        attempts: i64,
+        next_at: i64,
+    ) -> StoreResult<()> {
+        let mut guard = self.writer.lock().await;
+        let w = guard.as_mut().ok_or_else(closed)?;
+        ws::confirmation_retry(&mut w.conn, key_id, email, attempts, next_at).await
     }
 
     async fn confirmation_sent(&self, key_id: KeyId, email: &str) -> StoreResult<()> {

@@ -269,6 +269,9 @@ pub struct PendingContact {
     pub email: String,
     /// Created (ms); part of the derived token.
     pub created_at: i64,
+    /// Confirmation attempts made so far (failed ones; the retry
+    /// policy's attempt number is this plus one).
+    pub attempts: i64,
 }
 
 /// Which delivery channel (for [`crate::store::Storage::record_delivery`]).

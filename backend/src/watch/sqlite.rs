@@ -677,15 +677,20 @@ pub async fn record_delivery(
     Ok(())
 }
 
-/// Contacts whose confirmation mail has not been sent.
+/// Contacts whose confirmation mail has not been sent and whose next
+/// attempt is due at `now`, with the attempts made so far.
 pub async fn pending_contacts(
     conn: &mut SqliteConnection,
+    now: i64,
     limit: i64,
 ) -> StoreResult<Vec<PendingContact>> {
     let rows = sqlx::query(
-        "SELECT key_id, email, created_at FROM contacts WHERE confirmation_sent = 0 \
-         AND confirmed_at IS NULL LIMIT ?1",
+        "SELECT key_id, email, created_at, confirm_attempts FROM contacts \
+         WHERE confirmation_sent = 0 AND confirmed_at IS NULL \
+         AND (confirm_next_at IS NULL OR confirm_next_at <= ?1) \
+         ORDER BY confirm_next_at, key_id LIMIT ?2",
     )
+    .bind(now)
     .bind(limit)
     .fetch_all(&mut *conn)
     .await?;
@@ -695,9 +700,32 @@ pub async fn pending_contacts(
                 key_id: r.try_get(0)?,
                 email: r.try_get(1)?,
                 created_at: r.try_get(2)?,
+                attempts: r.try_get(3)?,
             })
         })
         .collect()
+}
+
+/// Records a failed confirmation attempt that will be retried: the
+/// attempts made so far and when the next one is due.
+pub async fn confirmation_retry(
+    conn: &mut SqliteConnection,
+    key_id: KeyId,
+    email: &str,
+    attempts: i64,
+    next_at: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE contacts SET confirm_attempts = ?1, confirm_next_at = ?2 \
+         WHERE key_id = ?3 AND email = ?4",
+    )
+    .bind(attempts)
+    .bind(next_at)
+    .bind(key_id)
+    .bind(email)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// Marks a contact's confirmation mail as sent (or given up).

@@ -102,16 +102,34 @@ impl Notifier {
         if !channels.has_email() {
             return Ok(());
         }
-        for c in self.store.pending_contacts(DELIVERIES_PER_ROUND).await? {
+        let now = (self.clock)();
+        for c in self
+            .store
+            .pending_contacts(now, DELIVERIES_PER_ROUND)
+            .await?
+        {
             let token = contact_token(&self.secret, "confirm", c.key_id, &c.email, c.created_at);
+            let attempt = c.attempts + 1;
             let outcome = channels
-                .deliver_confirmation(&c.email, &token, 1, (self.clock)())
+                .deliver_confirmation(
+                    &c.email,
+                    &token,
+                    u32::try_from(attempt).unwrap_or(u32::MAX),
+                    now,
+                )
                 .await;
-            // Judgement call: one attempt per address for the confirmation
-            // (a retry would need another state column); the user can
-            // save the watch again to be sent another one.
-            if !matches!(outcome, DeliveryOutcome::Retry { .. }) {
-                self.store.confirmation_sent(c.key_id, &c.email).await?;
+            // The channels' RetryPolicy decides: a transient failure is
+            // retried at its backoff time (attempts and due time stored on
+            // the contact, so a restarted worker keeps the schedule); after
+            // the last attempt, or on a permanent failure, the address is
+            // given up: marked handled, as a sent one is.
+            match outcome {
+                DeliveryOutcome::Retry { at } => {
+                    self.store
+                        .confirmation_retry(c.key_id, &c.email, attempt, at)
+                        .await?
+                }
+                _ => self.store.confirmation_sent(c.key_id, &c.email).await?,
             }
         }
         Ok(())
