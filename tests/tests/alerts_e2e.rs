@@ -28,7 +28,7 @@ fn now_ms() -> i64 {
 struct Client<'a> {
     server: &'a PricewatchServer,
     kp: Keypair,
-    n: std::cell::Cell<u8>,
+    n: std::cell::Cell<u32>,
 }
 
 impl Client<'_> {
@@ -36,7 +36,7 @@ impl Client<'_> {
         let n = self.n.get();
         self.n.set(n + 1);
         let mut nonce = [9u8; 16];
-        nonce[0] = n;
+        nonce[..4].copy_from_slice(&n.to_be_bytes());
         let nonce = b64u_encode(&nonce);
         let t = now_ms();
         let sig = sign_request(&self.kp, method, path, t, &nonce, body.as_bytes());
@@ -66,8 +66,8 @@ impl Client<'_> {
         let n = self.n.get();
         self.n.set(n + 1);
         let mut nonce = [5u8; 16];
-        nonce[0] = n;
-        nonce[1] = asin.as_bytes()[9];
+        nonce[..4].copy_from_slice(&n.to_be_bytes());
+        nonce[4] = asin.as_bytes()[9];
         let o = Observation {
             key: self.kp.public_b64u(),
             asin: asin.into(),
@@ -173,11 +173,11 @@ fn email_and_webhook_alerts_through_the_real_server() {
     let secret = v["webhook_secret"].as_str().expect("secret").to_string();
     assert_eq!(v["channels"]["email_confirmed"], false);
     let w2 = json!({"asin": ASIN, "marketplace": "amazon.com", "condition": "new",
-        "drop_percent": 10, "channels": {"email": addr}});
+        "drop_percent": 10, "channels": {"extension": true, "email": addr}});
     let (s, v) = c.send("POST", "/v1/watches", &w2.to_string());
     assert_eq!(s, 201, "{v}");
     let w3 = json!({"asin": ASIN2, "marketplace": "amazon.com", "condition": "new",
-        "target_price_minor": 1500, "channels": {"email": addr}});
+        "target_price_minor": 1500, "channels": {"extension": true, "email": addr}});
     let (s, v) = c.send("POST", "/v1/watches", &w3.to_string());
     assert_eq!(s, 201, "{v}");
 
