@@ -45,7 +45,7 @@ pub mod sqlite;
 pub mod worker;
 
 use crate::notify::AlertKind;
-use crate::store::{KeyId, ProductId};
+use crate::store::{code, KeyId, ProductId, StoreError, StoreResult};
 use wasm_core::types::Condition;
 
 /// Least time between two alerts of one watch.
@@ -307,6 +307,46 @@ pub fn contact_token(
     mac.update(email.as_bytes());
     let out = mac.finalize().into_bytes();
     wasm_core::protocol::b64u_encode(&out)
+}
+
+/// Maps a row of the watch query (the same column list on both databases)
+/// to a [`Watch`]. Generic over the sqlx row type so SQLite and PostgreSQL
+/// share one mapping; only their SQL differs.
+pub(crate) fn watch_from_row<'r, R>(row: &'r R) -> StoreResult<Watch>
+where
+    R: sqlx::Row,
+    &'static str: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let cond: i64 = row.try_get("condition")?;
+    let avail: Option<i64> = row.try_get("cur_avail")?;
+    let email_ok: Option<bool> = row.try_get("email_ok")?;
+    Ok(Watch {
+        id: row.try_get("id")?,
+        marketplace: row.try_get("marketplace")?,
+        asin: row.try_get("asin")?,
+        condition: code::condition_from(cond)
+            .ok_or_else(|| StoreError::Database(format!("bad condition code {cond}")))?,
+        spec: WatchSpec {
+            target_price_minor: row.try_get("target_price_minor")?,
+            drop_percent: row.try_get("drop_percent")?,
+            back_in_stock: row.try_get::<i64, _>("back_in_stock")? != 0,
+            extension: row.try_get::<i64, _>("ch_extension")? != 0,
+            email: row.try_get("email")?,
+            webhook: row.try_get("webhook_url")?,
+        },
+        baseline_price_minor: row.try_get("baseline_price_minor")?,
+        threshold: row.try_get("threshold")?,
+        armed: row.try_get::<i64, _>("armed")? != 0,
+        email_confirmed: email_ok.unwrap_or(false),
+        webhook_secret: row.try_get("webhook_secret")?,
+        created_at: row.try_get("created_at")?,
+        current_price_minor: row.try_get("cur_price")?,
+        current_availability: avail.map(|a| code::availability_from(a).as_str()),
+        currency: row.try_get("currency")?,
+    })
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! series are evaluated in order (a re-arm never overtakes the drop before
 //! it), while different series go in parallel.
 
+use super::watch_from_row;
 use super::{
     effective_threshold, kind_code, kind_from, utc_day, AlertRecord, DeliveryChannel,
     DeliveryState, EvalStats, NewWatch, PendingContact, Watch, WatchSpec, COOLDOWN_MS, DAILY_CAP,
@@ -26,36 +27,6 @@ const WATCH_COLS: &str = "w.id, w.key_id, w.condition, w.target_price_minor, w.d
 
 const WATCH_FROM: &str = "FROM watches w JOIN products p ON p.id = w.product_id \
     LEFT JOIN offers o ON o.product_id = w.product_id AND o.condition = w.condition";
-
-fn watch_from_row(row: &PgRow) -> StoreResult<Watch> {
-    let cond: i64 = row.try_get("condition")?;
-    let avail: Option<i64> = row.try_get("cur_avail")?;
-    let email_ok: Option<bool> = row.try_get("email_ok")?;
-    Ok(Watch {
-        id: row.try_get("id")?,
-        marketplace: row.try_get("marketplace")?,
-        asin: row.try_get("asin")?,
-        condition: code::condition_from(cond)
-            .ok_or_else(|| StoreError::Database(format!("bad condition code {cond}")))?,
-        spec: WatchSpec {
-            target_price_minor: row.try_get("target_price_minor")?,
-            drop_percent: row.try_get("drop_percent")?,
-            back_in_stock: row.try_get::<i64, _>("back_in_stock")? != 0,
-            extension: row.try_get::<i64, _>("ch_extension")? != 0,
-            email: row.try_get("email")?,
-            webhook: row.try_get("webhook_url")?,
-        },
-        baseline_price_minor: row.try_get("baseline_price_minor")?,
-        threshold: row.try_get("threshold")?,
-        armed: row.try_get::<i64, _>("armed")? != 0,
-        email_confirmed: email_ok.unwrap_or(false),
-        webhook_secret: row.try_get("webhook_secret")?,
-        created_at: row.try_get("created_at")?,
-        current_price_minor: row.try_get("cur_price")?,
-        current_availability: avail.map(|a| code::availability_from(a).as_str()),
-        currency: row.try_get("currency")?,
-    })
-}
 
 /// One watch of `key_id`.
 pub async fn get_watch(
