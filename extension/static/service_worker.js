@@ -17,22 +17,23 @@
 // anything else of the page.
 
 import { reportError } from "./errors.js";
-import init, {
-  core_version,
-  extract_page_html,
-  pow_slice,
-  public_key,
-  registration_json,
-  reportable_offers,
-  sign_report,
-  sign_request,
-} from "./pkg/pricewatch_ext.js";
+import { core_version, extract_page_html, reportable_offers, sign_report, sign_request } from "./pkg/pricewatch_ext.js";
 import { BACKEND_URL } from "./config.js";
 import { kvDelete, kvGet, kvSet, tx } from "./db.js";
+// Key, registration and signed requests: shared with sw_data.js and the popup's alerts.
+import {
+  backendUrl,
+  ensureRegistered,
+  fetchJson,
+  randomBytes,
+  ready as wasmReady,
+  retryAfterMs,
+  seed,
+} from "./sw_signed.js";
+import { handleDataMessage, isDataMessage } from "./sw_data.js";
 
 const FLUSH_ALARM = "pricewatch-flush";
 const DEDUPE_MS = 10 * 60 * 1000;
-const POW_SLICE = 20000;
 const BACKOFF_BASE_MS = 1000;
 const BACKOFF_MAX_MS = 5 * 60 * 1000;
 // Final per-report statuses (API.md): the report is dropped from the queue.
@@ -51,7 +52,7 @@ let flushing = null;
 // the wasm: the smoke test reads `pricewatch_ready` back (the core's
 // version). No top-level await: service worker modules may not use it, so
 // handlers await `ready` before they touch the core.
-const ready = init({ module_or_path: chrome.runtime.getURL("pkg/pricewatch_ext_bg.wasm") })
+const ready = wasmReady
   .then(() => chrome.storage.local.set({ pricewatch_ready: core_version(), pricewatch_backend: BACKEND_URL }))
   .catch((err) => reportError("starting the wasm core", err));
 
@@ -107,6 +108,8 @@ async function handleMessage(message, sender) {
     case "status":
       return status();
   }
+  // The overlay's data messages (sw_data.js answers them).
+  if (isDataMessage(message.type)) return handleDataMessage(message);
   // Everything below changes settings or data: extension pages only,
   // never a content script (which a hostile page could drive).
   if (!fromExtensionPage(sender)) return { ok: false, error: "not allowed from here" };
@@ -147,11 +150,6 @@ async function status() {
   };
 }
 
-/// The backend URL: the options page's override first, else the build's.
-async function backendUrl() {
-  return (await kvGet("backend_url")) || BACKEND_URL;
-}
-
 async function setBackendUrl(url) {
   if (url === "" || url === null || url === undefined) {
     await kvDelete("backend_url");
@@ -180,23 +178,6 @@ async function setBackendUrl(url) {
 
 // ---------------------------------------------------------------------
 // Observations -> signed, queued reports.
-
-function randomBytes(n) {
-  return crypto.getRandomValues(new Uint8Array(n));
-}
-
-/// The key seed, generated on first use (32 random bytes). The get and the
-/// put run in one readwrite transaction, so two events racing here cannot
-/// make two keys.
-async function seed() {
-  return tx(["kv"], "readwrite", async (s, p) => {
-    const existing = await p(s.kv.get("seed"));
-    if (existing instanceof Uint8Array && existing.length === 32) return existing;
-    const fresh = randomBytes(32);
-    s.kv.put(fresh, "seed");
-    return fresh;
-  });
-}
 
 async function reportingAllowed() {
   const [consent, paused] = await Promise.all([kvGet("consent"), kvGet("paused")]);
@@ -273,61 +254,6 @@ async function scheduleRetry(reason, retryAfterMs) {
 
 async function clearBackoff() {
   await kvDelete("backoff");
-}
-
-async function fetchJson(url, init) {
-  const response = await fetch(url, { ...init, credentials: "omit", cache: "no-store" });
-  let body = null;
-  try {
-    body = await response.json();
-  } catch {
-    body = null;
-  }
-  return { response, body };
-}
-
-function retryAfterMs(response) {
-  const value = response.headers.get("retry-after");
-  if (!value) return undefined;
-  const secs = Number(value);
-  if (Number.isFinite(secs) && secs >= 0) return Math.max(1000, secs * 1000);
-  const date = Date.parse(value);
-  return Number.isFinite(date) ? Math.max(1000, date - Date.now()) : undefined;
-}
-
-/// Registers the key with the proof of work (difficulty from /v1/config).
-/// The work runs in slices with a yield between them, so the worker keeps
-/// answering events; progress is kept so a killed worker resumes.
-async function ensureRegistered(base, keySeed) {
-  await ready;
-  const key = public_key(keySeed);
-  if ((await kvGet("registered_key")) === key) return true;
-  const { response, body } = await fetchJson(`${base}/v1/config`);
-  if (!response.ok || !body || typeof body.pow_difficulty !== "number") {
-    throw new Error(`GET /v1/config answered ${response.status}`);
-  }
-  const progress = await kvGet("pow_progress");
-  let start = progress && progress.key === key && progress.difficulty === body.pow_difficulty ? progress.start : 0;
-  let pow;
-  for (;;) {
-    pow = pow_slice(key, body.pow_difficulty, start, POW_SLICE);
-    if (pow !== undefined) break;
-    start += POW_SLICE;
-    if (start > 0xffffffff - POW_SLICE) throw new Error("proof of work found no solution");
-    if (start % (POW_SLICE * 10) === 0) await kvSet("pow_progress", { key, difficulty: body.pow_difficulty, start });
-    await new Promise((r) => setTimeout(r, 0));
-  }
-  const registration = await fetchJson(`${base}/v1/keys`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: registration_json(keySeed, pow),
-  });
-  if (registration.response.status !== 200 && registration.response.status !== 201) {
-    throw new Error(`POST /v1/keys answered ${registration.response.status}: ${JSON.stringify(registration.body)}`);
-  }
-  await kvSet("registered_key", key);
-  await kvDelete("pow_progress");
-  return true;
 }
 
 async function logSent(entries) {
