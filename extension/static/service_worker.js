@@ -31,6 +31,8 @@ import {
   seed,
 } from "./sw_signed.js";
 import { handleDataMessage, isDataMessage } from "./sw_data.js";
+// Alerts: the chrome.alarms poll of /v1/alerts, notifications, the popup's recent list.
+import { forgetAlerts, recentAlerts } from "./sw_alerts.js";
 
 const FLUSH_ALARM = "pricewatch-flush";
 const DEDUPE_MS = 10 * 60 * 1000;
@@ -110,6 +112,11 @@ async function handleMessage(message, sender) {
   }
   // The overlay's data messages (sw_data.js answers them).
   if (isDataMessage(message.type)) return handleDataMessage(message);
+  // The popup's recent alerts (sw_alerts.js): the user's own alerts, for
+  // extension pages only.
+  if (message.type === "alerts_recent") {
+    return fromExtensionPage(sender) ? recentAlerts() : { ok: false, error: { code: "forbidden", message: "not allowed from here" } };
+  }
   // Everything below changes settings or data: extension pages only,
   // never a content script (which a hostile page could drive).
   if (!fromExtensionPage(sender)) return { ok: false, error: "not allowed from here" };
@@ -372,5 +379,6 @@ async function deleteMyData() {
   });
   await chrome.alarms.clear(FLUSH_ALARM);
   await chrome.storage.session.remove(SENT_LOG);
+  await forgetAlerts();
   return { ok: true };
 }
