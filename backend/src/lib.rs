@@ -8,4 +8,5 @@ pub mod cli;
 pub mod http;
 pub mod notify;
 pub mod store;
+pub mod trust;
 pub mod watch;

@@ -8,6 +8,7 @@ mod extract;
 mod loadgen;
 mod parse_price;
 mod serve;
+mod simulate;
 mod verifier;
 
 #[derive(Debug, Parser)]
@@ -33,6 +34,8 @@ pub enum Command {
     ParsePrice(parse_price::ParsePriceArgs),
     /// Run the verification crawler against a backend.
     Verifier(verifier::VerifierArgs),
+    /// Adversarial trust simulation (TRUST.md) against the real decision code.
+    Simulate(simulate::SimulateArgs),
 }
 
 /// Entry point used by `main.rs`.
@@ -44,6 +47,7 @@ pub fn main() -> ExitCode {
         Command::Extract(args) => extract::run(args),
         Command::ParsePrice(args) => parse_price::run(args),
         Command::Verifier(args) => verifier::run(args),
+        Command::Simulate(args) => simulate::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,370 @@
+//! The decision for one valid report (TRUST.md "Decision for each valid
+//! report"), with a stable reason code the store saves with the report.
+//!
+//! Order of the checks (first that applies wins):
+//!
+//! | # | condition | status | reason |
+//! |---|---|---|---|
+//! | 0a | observed more than 10 min before `now` | `stored` | `too_old` |
+//! | 0b | signed by a trusted verifier | `accepted`, publish `verified`, alerts | `verifier` |
+//! | 1 | matches the published reading | `accepted` | `agrees`, `corroborated`, `spot_check`, `spot_check_verified` |
+//! | 1b | older than the published observation | `stored` | `older_than_published` |
+//! | 2 | key distrusted | `stored` | `distrusted_key` |
+//! | 3 | a crawl is pending for the product | `held`, attach | `attached_to_crawl` |
+//! | 3a | nothing published yet | `provisional`, crawl | `cold_start` |
+//! | 4 | critical | `held`, critical crawl | `critical_drop`, `below_verified_low`, `many_watchers`, `young_key_alerting` |
+//! | 5 | `A = 0`, change within 30% | `provisional`, maybe crawl | `low_impact` |
+//! | 6 | `A (1 - c) <= 0.05`, `A <= 50`, 2+ groups | `accepted`, publish `confirmed`, alerts, confirming crawl | `safe_to_alert` |
+//! | 6 | otherwise | `held`, crawl | `unsafe_to_alert` |
+//!
+//! Judgement calls where TRUST.md is silent:
+//! * 0b: a verifier's observation is ground truth but still obeys the
+//!   10-minute rule and never overwrites a newer published observation.
+//! * 1: when the published value is provisional and the corroboration
+//!   (which includes this report) comes from two or more established
+//!   groups, it is upgraded to `confirmed` (TRUST.md: provisional values
+//!   count once "independent established reporters confirm them"); alerts
+//!   may then fire under rule 6's condition.
+//! * 1, spot checks: when the published value is `verified` and the
+//!   verifier saw it within the last 10 minutes, a spot check is answered
+//!   from that observation (the key is credited at once, no crawl): it is
+//!   the same evidence a new crawl would give, at no crawl cost.
+//! * 1b: a report older than the published observation cannot move it
+//!   (same as before this issue); it is history only.
+//! * 4: "a drop over 50%" is `2 x < P`; "below 0.8 x the verified low" is
+//!   `5 x < 4 low`; both need a price on both sides.
+//! * 5: "change within 30%" is `10 |x - P| <= 3 P` with a price on both
+//!   sides; a change to or from "no price" is never low impact.
+//! * 6: "one key alone never qualifies" is enforced as: the corroborating
+//!   established groups (this report's included) number at least two,
+//!   whatever `c` is. With `A = 0` the rule still decides whether the
+//!   change is published at once (`confirmed`) or held for a crawl.
+
+use super::schedule::{crawl_priority, spot_check, CrawlRequest};
+use super::{Judgement, Reading, MAX_PUBLISH_AGE_MS, YOUNG_KEY_MS};
+use crate::store::OfferStatus;
+
+/// Spot checks are answered from a verification at most this old.
+pub const FRESH_VERIFICATION_MS: i64 = 10 * super::MINUTE_MS;
+/// Rule 6: alert at once only when `A (1 - c)` is at most this.
+pub const SAFE_EXPOSURE: f64 = 0.05;
+/// Rules 4 and 6: more watchers than this is critical.
+pub const MAX_SAFE_ALERTS: u32 = 50;
+/// Rule 5: an established key's low-impact change is crawled with this
+/// probability.
+pub const LOW_IMPACT_CRAWL_P: f64 = 0.2;
+
+/// API.md report `status` values a decision can give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReportStatus {
+    /// Agrees with, or safely becomes, the published price.
+    Accepted,
+    /// Published but flagged until verified; fires no alerts.
+    Provisional,
+    /// Stored, not published, a verification crawl is queued or pending.
+    Held,
+    /// History only.
+    Stored,
+}
+
+impl ReportStatus {
+    /// Wire spelling (API.md).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportStatus::Accepted => "accepted",
+            ReportStatus::Provisional => "provisional",
+            ReportStatus::Held => "held",
+            ReportStatus::Stored => "stored",
+        }
+    }
+}
+
+/// The published offer of the product (series), as the store has it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Published {
+    /// Published price and availability.
+    pub reading: Reading,
+    /// Its status.
+    pub status: OfferStatus,
+    /// When the published observation was made (ms).
+    pub observed_at: i64,
+    /// Last time a trusted verifier observed this product (ms).
+    pub last_verified_at: Option<i64>,
+}
+
+/// What the decision needs to know about the reporting key.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reporter {
+    /// Trust `T` now ([`super::Reputation::score`]).
+    pub trust: f64,
+    /// `T >= 0.7`.
+    pub established: bool,
+    /// [`super::Reputation::distrusted`].
+    pub distrusted: bool,
+    /// When the key registered (ms).
+    pub registered_at: i64,
+    /// Signed by a trusted verifier key (ground truth).
+    pub verifier: bool,
+    /// The key may still trigger a low-priority crawl (rule 5's
+    /// "crawl-trigger limit"; the store keeps the count).
+    pub within_crawl_limit: bool,
+}
+
+impl Reporter {
+    /// A reporter with reputation `rep` at `now`.
+    pub fn from_reputation(
+        rep: &super::Reputation,
+        now: i64,
+        registered_at: i64,
+        within_crawl_limit: bool,
+    ) -> Self {
+        let trust = rep.score(now);
+        Reporter {
+            trust,
+            established: trust >= super::ESTABLISHED_T,
+            distrusted: rep.distrusted(now),
+            registered_at,
+            verifier: false,
+            within_crawl_limit,
+        }
+    }
+}
+
+/// Everything [`decide`] looks at. The store fills it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReportContext {
+    /// Receipt time (ms).
+    pub now: i64,
+    /// When the page was read (ms).
+    pub observed_at: i64,
+    /// What the report says.
+    pub reported: Reading,
+    /// The published offer, `None` when nothing is published.
+    pub published: Option<Published>,
+    /// Lowest verified price of the series, if any.
+    pub verified_low: Option<i64>,
+    /// The key.
+    pub reporter: Reporter,
+    /// `A`: watches whose alert publishing this reading would fire.
+    pub alerts: u32,
+    /// A verification crawl for the product is queued or leased.
+    pub crawl_pending: bool,
+    /// `c` ([`super::corroboration`]) over the established groups that
+    /// reported a matching reading in the last 30 minutes, **this report
+    /// included** (when its key is established).
+    pub corroboration: f64,
+    /// Number of distinct established groups in that set
+    /// ([`super::groups::established_groups`]).
+    pub corroborating_groups: usize,
+    /// Uniform draw in `[0, 1)` for the spot check.
+    pub spot_draw: f64,
+    /// Uniform draw in `[0, 1)` for rule 5's 20% crawl.
+    pub crawl_draw: f64,
+}
+
+/// What to do with one report.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Decision {
+    /// The API.md status to answer.
+    pub status: ReportStatus,
+    /// Stable snake_case explanation (table in the module docs).
+    pub reason: &'static str,
+    /// Publish this report's reading with this status (`Provisional`,
+    /// `Confirmed` or `Verified`). For rule 1's upgrade the reading is the
+    /// same as the published one and only the status changes.
+    pub publish: Option<OfferStatus>,
+    /// Refresh the published offer's "last seen" (rule 1).
+    pub refresh_last_seen: bool,
+    /// Watches may fire on the published reading now.
+    pub alert: bool,
+    /// Queue this crawl (only when none is pending).
+    pub crawl: Option<CrawlRequest>,
+    /// Attach the report to the product's crawl (the pending one, or the
+    /// one queued now), so that the crawl result judges it.
+    pub attach: bool,
+    /// Evidence to apply to the key at once, without a crawl (spot check
+    /// answered from a fresh verification).
+    pub credit: Option<Judgement>,
+}
+
+impl Decision {
+    fn new(status: ReportStatus, reason: &'static str) -> Self {
+        Decision {
+            status,
+            reason,
+            publish: None,
+            refresh_last_seen: false,
+            alert: false,
+            crawl: None,
+            attach: false,
+            credit: None,
+        }
+    }
+}
+
+fn safe_to_alert(ctx: &ReportContext) -> bool {
+    ctx.alerts <= MAX_SAFE_ALERTS
+        && ctx.corroborating_groups >= 2
+        && f64::from(ctx.alerts) * (1.0 - ctx.corroboration.clamp(0.0, 1.0)) <= SAFE_EXPOSURE
+}
+
+/// Why a report is critical (rule 4), or `None`.
+pub fn critical_reason(ctx: &ReportContext) -> Option<&'static str> {
+    let x = ctx.reported.price;
+    let p = ctx.published.and_then(|p| p.reading.price);
+    if let (Some(x), Some(p)) = (x, p) {
+        if 2 * i128::from(x) < i128::from(p) {
+            return Some("critical_drop");
+        }
+    }
+    if let (Some(x), Some(low)) = (x, ctx.verified_low) {
+        if 5 * i128::from(x) < 4 * i128::from(low) {
+            return Some("below_verified_low");
+        }
+    }
+    if ctx.alerts > MAX_SAFE_ALERTS {
+        return Some("many_watchers");
+    }
+    if ctx.alerts >= 1 && ctx.now - ctx.reporter.registered_at < YOUNG_KEY_MS {
+        return Some("young_key_alerting");
+    }
+    None
+}
+
+fn low_impact(ctx: &ReportContext) -> bool {
+    if ctx.alerts != 0 {
+        return false;
+    }
+    match (
+        ctx.reported.price,
+        ctx.published.and_then(|p| p.reading.price),
+    ) {
+        (Some(x), Some(p)) => 10 * (i128::from(x) - i128::from(p)).abs() <= 3 * i128::from(p).abs(),
+        _ => false,
+    }
+}
+
+/// The decision for one valid report (rules in the module docs).
+pub fn decide(ctx: &ReportContext) -> Decision {
+    use ReportStatus::*;
+    if ctx.now - ctx.observed_at > MAX_PUBLISH_AGE_MS {
+        return Decision::new(Stored, "too_old");
+    }
+    let older = ctx
+        .published
+        .is_some_and(|p| ctx.observed_at < p.observed_at);
+    if ctx.reporter.verifier {
+        if older {
+            return Decision::new(Stored, "older_than_published");
+        }
+        let mut d = Decision::new(Accepted, "verifier");
+        d.publish = Some(OfferStatus::Verified);
+        d.alert = true;
+        return d;
+    }
+    let c = ctx.corroboration;
+    // Rule 1.
+    if let Some(p) = ctx.published.filter(|p| ctx.reported.matches(&p.reading)) {
+        let mut d = Decision::new(Accepted, "agrees");
+        d.refresh_last_seen = true;
+        if p.status == OfferStatus::Provisional
+            && ctx.reporter.established
+            && ctx.corroborating_groups >= 2
+        {
+            d.reason = "corroborated";
+            d.publish = Some(OfferStatus::Confirmed);
+            d.alert = safe_to_alert(ctx);
+        }
+        if spot_check(ctx.reporter.trust, ctx.spot_draw) {
+            let fresh = p.status == OfferStatus::Verified
+                && p.last_verified_at
+                    .is_some_and(|t| ctx.observed_at - t <= FRESH_VERIFICATION_MS);
+            if fresh {
+                d.credit = Some(Judgement::Confirmed);
+                d.reason = "spot_check_verified";
+            } else {
+                d.attach = true;
+                d.reason = "spot_check";
+                if !ctx.crawl_pending {
+                    d.crawl = Some(CrawlRequest {
+                        priority: crawl_priority(0, c, false),
+                        critical: false,
+                        reason: "spot_check",
+                    });
+                }
+            }
+        }
+        return d;
+    }
+    if older {
+        return Decision::new(Stored, "older_than_published");
+    }
+    // Rule 2.
+    if ctx.reporter.distrusted {
+        return Decision::new(Stored, "distrusted_key");
+    }
+    // Rule 3.
+    if ctx.crawl_pending {
+        let mut d = Decision::new(Held, "attached_to_crawl");
+        d.attach = true;
+        return d;
+    }
+    // Rule 3a.
+    if ctx.published.is_none() {
+        let mut d = Decision::new(Provisional, "cold_start");
+        d.publish = Some(OfferStatus::Provisional);
+        d.attach = true;
+        d.crawl = Some(CrawlRequest {
+            priority: crawl_priority(ctx.alerts, c, false),
+            critical: false,
+            reason: "cold_start",
+        });
+        return d;
+    }
+    // Rule 4.
+    if let Some(reason) = critical_reason(ctx) {
+        let mut d = Decision::new(Held, reason);
+        d.attach = true;
+        d.crawl = Some(CrawlRequest {
+            priority: crawl_priority(ctx.alerts, c, true),
+            critical: true,
+            reason: "critical",
+        });
+        return d;
+    }
+    // Rule 5.
+    if low_impact(ctx) {
+        let mut d = Decision::new(Provisional, "low_impact");
+        d.publish = Some(OfferStatus::Provisional);
+        let crawl = if ctx.reporter.established {
+            ctx.crawl_draw < LOW_IMPACT_CRAWL_P
+        } else {
+            ctx.reporter.within_crawl_limit
+        };
+        if crawl {
+            d.attach = true;
+            d.crawl = Some(CrawlRequest {
+                priority: crawl_priority(0, c, false),
+                critical: false,
+                reason: "low_impact",
+            });
+        }
+        return d;
+    }
+    // Rule 6.
+    let mut d = if safe_to_alert(ctx) {
+        let mut d = Decision::new(Accepted, "safe_to_alert");
+        d.publish = Some(OfferStatus::Confirmed);
+        d.alert = true;
+        d
+    } else {
+        Decision::new(Held, "unsafe_to_alert")
+    };
+    d.attach = true;
+    d.crawl = Some(CrawlRequest {
+        priority: crawl_priority(ctx.alerts, c, false),
+        critical: false,
+        reason: "confirm",
+    });
+    d
+}

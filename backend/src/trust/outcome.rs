@@ -1,0 +1,222 @@
+//! What a verification crawl's result does (TRUST.md rule 7).
+//!
+//! * `observed`: the crawled reading is published as `verified` and the
+//!   watches may fire on it (this is how held alerts are released: the
+//!   held report was never published, the verified price now is). Each
+//!   attached report is judged ([`super::judge`]). When the published
+//!   value came from reports (`provisional` or `confirmed`) and the crawl
+//!   contradicts it, [`Resolution::correction`] names the refuted price:
+//!   the store calls `Storage::correct_published_price` so that anyone
+//!   alerted on it gets a `correction`.
+//! * `failed`, `captcha`, `blocked`: retried twice, 1 then 2 minutes after
+//!   the failing attempt (both retries within 5 minutes of the first
+//!   attempt); after the third failure the job is given up and its held
+//!   reports expire 30 minutes after the job was queued
+//!   ([`hold_expires_at`]). Nobody is judged.
+//! * `not_found` (judgement call: the page is gone or the crawler could
+//!   not find the offer): inconclusive. Nothing is published, nobody is
+//!   judged, the job closes and held reports expire now. A product that
+//!   really disappeared is picked up by the next report or refresh.
+
+use super::{judge, Judgement, Published, Reading, MINUTE_MS};
+use crate::store::OfferStatus;
+
+/// Held reports expire this long after their crawl was queued.
+pub const HOLD_TTL_MS: i64 = 30 * MINUTE_MS;
+/// Attempts per crawl job (the first plus two retries).
+pub const MAX_ATTEMPTS: u32 = 3;
+
+/// The verifier's outcome (API.md `outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrawlOutcome {
+    /// The page was read: the reading.
+    Observed(Reading),
+    /// No such product / offer.
+    NotFound,
+    /// A CAPTCHA or robot check.
+    Captcha,
+    /// Blocked (403, proxy refused, ...).
+    Blocked,
+    /// Anything else (timeouts, 5xx, parse failure).
+    Failed,
+}
+
+impl CrawlOutcome {
+    /// API.md spelling.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CrawlOutcome::Observed(_) => "observed",
+            CrawlOutcome::NotFound => "not_found",
+            CrawlOutcome::Captcha => "captcha",
+            CrawlOutcome::Blocked => "blocked",
+            CrawlOutcome::Failed => "failed",
+        }
+    }
+}
+
+/// A crawl result and its job (input of [`resolve`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CrawlResult {
+    /// What the verifier saw.
+    pub outcome: CrawlOutcome,
+    /// When the result arrived (ms); for `observed`, also the
+    /// observation time.
+    pub now: i64,
+    /// When the job was first queued (ms).
+    pub enqueued_at: i64,
+    /// Attempts made so far, this one included (1 for the first).
+    pub attempts: u32,
+    /// The published offer right now (before this result).
+    pub published: Option<Published>,
+}
+
+/// A report attached to the crawl.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AttachedReport {
+    /// What it said.
+    pub reading: Reading,
+    /// When it was observed (ms).
+    pub observed_at: i64,
+    /// `A` at decision time: would publishing it have fired watches.
+    pub alerts: u32,
+    /// At decision time it matched a published `verified` reading (rule 1).
+    /// When such a report now disagrees with the crawl, the price
+    /// demonstrably moved between report and crawl: no evidence either way
+    /// (the reporter saw what the verifier itself had seen).
+    pub agreed_with_verified: bool,
+}
+
+/// The refuted published price (arguments of
+/// `Storage::correct_published_price`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Correction {
+    /// The published price the crawl refuted.
+    pub refuted_price: i64,
+    /// The verified price (`None` = none offered).
+    pub corrected_price: Option<i64>,
+    /// Alerts fired since this time (the refuted observation's time) get a
+    /// correction.
+    pub since: i64,
+}
+
+/// The job-level result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResolutionKind {
+    /// Observed and every attached report and the published value agree.
+    Confirmed,
+    /// Observed and something attached or published was contradicted.
+    Refuted,
+    /// Try again at this time (keep the job, release its lease).
+    Retry {
+        /// Not before (ms).
+        at: i64,
+    },
+    /// Give up: close the job; held reports expire at this time.
+    GiveUp {
+        /// When the held reports become `stored` (ms).
+        holds_expire_at: i64,
+    },
+}
+
+/// What the store does with a crawl result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolution {
+    /// Job-level outcome.
+    pub kind: ResolutionKind,
+    /// Stable snake_case reason: `crawl_confirmed`, `crawl_refuted`,
+    /// `crawl_retry`, `crawl_gave_up`, `not_found`.
+    pub reason: &'static str,
+    /// Publish this reading with status `verified`.
+    pub publish: Option<Reading>,
+    /// Watches may fire on the published reading (releases held alerts).
+    pub alert: bool,
+    /// A published price from reports was refuted.
+    pub correction: Option<Correction>,
+    /// One judgement per attached report, same order; apply each to the
+    /// report's key with [`super::Reputation::apply`] at the result's time.
+    pub judgements: Vec<Judgement>,
+}
+
+/// When held reports of a job queued at `enqueued_at` expire.
+pub fn hold_expires_at(enqueued_at: i64) -> i64 {
+    enqueued_at.saturating_add(HOLD_TTL_MS)
+}
+
+/// Applies rule 7 (module docs).
+pub fn resolve(result: &CrawlResult, attached: &[AttachedReport]) -> Resolution {
+    let none = vec![Judgement::NoEvidence; attached.len()];
+    let crawled = match result.outcome {
+        CrawlOutcome::Observed(r) => r,
+        CrawlOutcome::NotFound => {
+            return Resolution {
+                kind: ResolutionKind::GiveUp {
+                    holds_expire_at: result.now,
+                },
+                reason: "not_found",
+                publish: None,
+                alert: false,
+                correction: None,
+                judgements: none,
+            }
+        }
+        CrawlOutcome::Captcha | CrawlOutcome::Blocked | CrawlOutcome::Failed => {
+            let attempts = result.attempts.max(1);
+            let kind = if attempts < MAX_ATTEMPTS {
+                ResolutionKind::Retry {
+                    at: result.now + MINUTE_MS * i64::from(attempts),
+                }
+            } else {
+                ResolutionKind::GiveUp {
+                    holds_expire_at: hold_expires_at(result.enqueued_at).max(result.now),
+                }
+            };
+            let reason = match kind {
+                ResolutionKind::Retry { .. } => "crawl_retry",
+                _ => "crawl_gave_up",
+            };
+            return Resolution {
+                kind,
+                reason,
+                publish: None,
+                alert: false,
+                correction: None,
+                judgements: none,
+            };
+        }
+    };
+    let judgements: Vec<Judgement> = attached
+        .iter()
+        .map(|a| judge(&a.reading, &crawled, a.agreed_with_verified, a.alerts >= 1))
+        .collect();
+    let correction = result.published.and_then(|p| {
+        let from_reports = matches!(p.status, OfferStatus::Provisional | OfferStatus::Confirmed);
+        match p.reading.price {
+            Some(refuted) if from_reports && !p.reading.matches(&crawled) => Some(Correction {
+                refuted_price: refuted,
+                corrected_price: crawled.price,
+                since: p.observed_at,
+            }),
+            _ => None,
+        }
+    });
+    let refuted = correction.is_some()
+        || judgements
+            .iter()
+            .any(|j| matches!(j, Judgement::Refuted | Judgement::SevereRefuted));
+    Resolution {
+        kind: if refuted {
+            ResolutionKind::Refuted
+        } else {
+            ResolutionKind::Confirmed
+        },
+        reason: if refuted {
+            "crawl_refuted"
+        } else {
+            "crawl_confirmed"
+        },
+        publish: Some(crawled),
+        alert: true,
+        correction,
+        judgements,
+    }
+}
