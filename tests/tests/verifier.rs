@@ -1378,6 +1378,9 @@ async fn the_job_loop_never_exceeds_its_concurrency() {
     }
 }
 
+/// The seed of the dead-proxy test's fetcher (see there).
+const DEAD_PROXY_SEED: u64 = 1;
+
 /// A dead proxy (nothing listening) costs a retry, loses score, and the
 /// fetch still succeeds through the healthy one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1402,6 +1405,13 @@ async fn a_dead_proxy_loses_score_and_traffic_moves_to_the_healthy_one() {
             max_retries: 8,
         };
         c.breaker.failure_threshold = 100;
+        // Seeded: with a random choice the dead proxy (weight 50 against a
+        // healthy one climbing to 100) goes unpicked in all ten fetches
+        // about once in 120 runs. Seeded, the run is the same every time
+        // (the dead proxy always fails, the live one always succeeds, so
+        // the draws come in the same order), and with this seed the dead
+        // one is picked.
+        c.rng_seed = Some(DEAD_PROXY_SEED);
     });
     for _ in 0..10 {
         let page = product(f.fetch_product(COM, &asin("B0PWPROXY1")).await);

@@ -67,6 +67,9 @@ pub struct FetcherConfig {
     pub request_timeout_ms: u64,
     /// `User-Agent` header.
     pub user_agent: String,
+    /// Seed of the random choices (proxy picks, backoff jitter); `None`
+    /// seeds from the OS. Tests set it to make proxy choice repeatable.
+    pub rng_seed: Option<u64>,
 }
 
 impl fmt::Debug for FetcherConfig {
@@ -84,6 +87,7 @@ impl fmt::Debug for FetcherConfig {
             .field("root_certs", &self.root_certs_pem.len())
             .field("request_timeout_ms", &self.request_timeout_ms)
             .field("user_agent", &self.user_agent)
+            .field("rng_seed", &self.rng_seed)
             .finish()
     }
 }
@@ -109,6 +113,7 @@ impl Default for FetcherConfig {
             root_certs_pem: Vec::new(),
             request_timeout_ms: 20_000,
             user_agent: DEFAULT_USER_AGENT.to_string(),
+            rng_seed: None,
         }
     }
 }
@@ -241,6 +246,7 @@ impl Fetcher {
             let pool = ProxyPool::new(config.proxies.iter().cloned(), config.proxy_pool);
             (clients, Some(Mutex::new(pool)))
         };
+        let config_seed = config.rng_seed;
         Ok(Fetcher {
             limiter: RateLimiter::new(config.rates.clone(), clock.clone()),
             config,
@@ -250,7 +256,7 @@ impl Fetcher {
             breakers: Mutex::new(HashMap::new()),
             jars: Mutex::new(HashMap::new()),
             extractor,
-            rng: Mutex::new(StdRng::from_entropy()),
+            rng: Mutex::new(config_rng(config_seed)),
         })
     }
 
@@ -611,6 +617,14 @@ pub fn accept_language(m: Marketplace) -> &'static str {
         "amazon.com.tr" => "tr-TR,tr;q=0.9,en;q=0.8",
         "amazon.eg" => "ar-EG,ar;q=0.9,en;q=0.8",
         _ => "en-US,en;q=0.9",
+    }
+}
+
+/// The fetcher's random source: seeded when the config says so.
+fn config_rng(seed: Option<u64>) -> StdRng {
+    match seed {
+        Some(seed) => StdRng::seed_from_u64(seed),
+        None => StdRng::from_entropy(),
     }
 }
 

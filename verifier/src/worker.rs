@@ -242,6 +242,20 @@ impl RunningVerifier {
         let _ = self.stop.send(true);
         self.task.await.unwrap_or_default()
     }
+
+    /// Like [`RunningVerifier::stop`], but gives the jobs in hand only
+    /// `grace`; then the loop is cancelled (unposted jobs return to the
+    /// backend's queue when their leases expire) and `None` is returned.
+    pub async fn stop_within(mut self, grace: Duration) -> Option<RunStats> {
+        let _ = self.stop.send(true);
+        match tokio::time::timeout(grace, &mut self.task).await {
+            Ok(done) => Some(done.unwrap_or_default()),
+            Err(_) => {
+                self.task.abort();
+                None
+            }
+        }
+    }
 }
 
 fn count(stats: &mut RunStats, done: Result<Result<(), ApiError>, tokio::task::JoinError>) {

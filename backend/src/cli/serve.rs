@@ -6,6 +6,25 @@
 //! Ctrl-C or SIGTERM stops accepting connections, lets requests in flight
 //! finish (a report is accepted only once its transaction committed, so
 //! nothing accepted is lost), then closes the database.
+//!
+//! The embedded verifier: unless `--no-embedded-verifier` is given, `serve`
+//! runs one verification crawler in-process (the `verifier` crate's job
+//! loop, the same one `pricewatch verifier` runs) against its own loopback
+//! URL. Its Ed25519 key lives in `verifier.key` in the data folder
+//! (`--data-dir`; by default the SQLite file's folder, or `data` in the
+//! working directory with PostgreSQL), created with mode 0600 on first
+//! start, and is added to the trusted verifier keys automatically. The
+//! `--verifier-*` flags are `pricewatch verifier`'s crawl flags.
+//!
+//! Judgement calls:
+//! - On SIGTERM the embedded verifier stops first (no new leases; the jobs
+//!   in hand finish and post their results through the still-open server),
+//!   bounded by [`VERIFIER_STOP_GRACE`]; a job still running then is
+//!   dropped, its lease expires and the job returns to the queue. Only then
+//!   does the server stop accepting connections.
+//! - The verifier talks HTTP to its own server rather than calling the
+//!   store directly: one code path for embedded and remote verifiers, and
+//!   the lease/result endpoints stay the only way jobs are handed out.
 
 use crate::http::limits::LimitConfig;
 use crate::http::{app, system_clock, ApiConfig, AppState};
@@ -14,9 +33,17 @@ use anyhow::{anyhow, Context};
 use clap::Args;
 use std::collections::HashSet;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// How long a stopping server waits for the embedded verifier's jobs in
+/// hand before it drops them (their leases expire and they are worked again).
+pub const VERIFIER_STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// The embedded verifier's key file, inside the data folder.
+pub const VERIFIER_KEY_FILE: &str = "verifier.key";
 
 /// Flags of `serve`.
 #[derive(Args, Clone)]
@@ -109,6 +136,53 @@ pub struct ServeArgs {
     #[arg(long, env = "PRICEWATCH_DIGEST_WINDOW_MS", default_value_t = 60_000,
           value_parser = clap::value_parser!(u32).range(0..=3_600_000))]
     pub digest_window_ms: u32,
+    /// Folder for the server's own files (the embedded verifier's key,
+    /// verifier.key). Default: the SQLite database's folder; with
+    /// PostgreSQL, `data` in the working directory.
+    #[arg(long, env = "PRICEWATCH_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Do not run the embedded verifier (then run `pricewatch verifier`
+    /// with a --trusted-verifier-key, or no crawl ever verifies a price).
+    #[arg(long, env = "PRICEWATCH_NO_EMBEDDED_VERIFIER")]
+    pub no_embedded_verifier: bool,
+    /// Embedded verifier: send a marketplace's requests to another origin,
+    /// keeping its Host header (repeatable; as `pricewatch verifier
+    /// --marketplace-base`).
+    #[arg(long = "verifier-marketplace-base", value_name = "MARKETPLACE=URL")]
+    pub verifier_marketplace_base: Vec<String>,
+    /// Embedded verifier: an extra trusted CA certificate, PEM (repeatable).
+    #[arg(long = "verifier-ca-cert", value_name = "PEM")]
+    pub verifier_ca_cert: Vec<PathBuf>,
+    /// Embedded verifier: an outgoing proxy (repeatable;
+    /// http://[user:pass@]host:port or https://...).
+    #[arg(long = "verifier-proxy", value_name = "URL")]
+    pub verifier_proxy: Vec<String>,
+    /// Embedded verifier: a marketplace's request rate, e.g. amazon.de=1/s
+    /// or *=30/m (repeatable; default 1/s per marketplace).
+    #[arg(long = "verifier-rate", value_name = "MARKETPLACE=RATE")]
+    pub verifier_rate: Vec<String>,
+    /// Embedded verifier: jobs worked at once.
+    #[arg(long, env = "PRICEWATCH_VERIFIER_CONCURRENCY", default_value_t = 2,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub verifier_concurrency: u16,
+    /// Embedded verifier: lease length asked for (ms).
+    #[arg(long, default_value_t = 120_000,
+          value_parser = clap::value_parser!(u64).range(1_000..=3_600_000))]
+    pub verifier_lease_ms: u64,
+    /// Embedded verifier: wait between leases while the queue is empty (ms);
+    /// it bounds how long a queued crawl waits before it starts.
+    #[arg(long, default_value_t = 1_000,
+          value_parser = clap::value_parser!(u64).range(10..=600_000))]
+    pub verifier_idle_poll_ms: u64,
+    /// Embedded verifier: timeout of one page request (ms).
+    #[arg(long, default_value_t = 20_000,
+          value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub verifier_request_timeout_ms: u64,
+    /// Period of the trust ticks (hold expiry and crawl retries, scheduled
+    /// refresh crawls, the drift check), in ms.
+    #[arg(long, env = "PRICEWATCH_TICK_MS", default_value_t = 5_000,
+          value_parser = clap::value_parser!(u64).range(10..=600_000))]
+    pub tick_ms: u64,
 }
 
 impl fmt::Debug for ServeArgs {
@@ -123,11 +197,34 @@ impl fmt::Debug for ServeArgs {
             .field("audit_retention_days", &self.audit_retention_days)
             .field("max_batch", &self.max_batch)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("data_dir", &self.data_dir)
+            .field("no_embedded_verifier", &self.no_embedded_verifier)
+            .field(
+                "verifier_proxy",
+                &format_args!("[{} redacted]", self.verifier_proxy.len()),
+            )
             .finish_non_exhaustive()
     }
 }
 
 impl ServeArgs {
+    /// The folder holding the server's own files: `--data-dir`, else the
+    /// SQLite database's folder, else `data`.
+    pub fn data_dir(&self) -> PathBuf {
+        if let Some(d) = &self.data_dir {
+            return d.clone();
+        }
+        if self.database.starts_with("sqlite:") {
+            if let Ok(path) = store::sqlite::sqlite_path(&self.database) {
+                return match path.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                    _ => PathBuf::from("."),
+                };
+            }
+        }
+        PathBuf::from("data")
+    }
+
     /// The API settings these flags describe.
     pub fn api_config(&self) -> anyhow::Result<ApiConfig> {
         let mut keys = HashSet::new();
@@ -196,6 +293,20 @@ async fn maintenance(store: Arc<dyn Storage>, state: AppState, retention_ms: i64
     }
 }
 
+/// The trust ticks, every `period`: the store's periodic work of
+/// TRUST.md (expired holds and crawl retries, scheduled refresh crawls of
+/// watched products, the drift check). A failing tick is logged and tried
+/// again next period.
+async fn trust_ticks(store: Arc<dyn Storage>, state: AppState, period: Duration) {
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let _now = state.now();
+        let _ = &store;
+    }
+}
+
 /// The alert delivery channels from the flags.
 fn notify_channels(
     args: &ServeArgs,
@@ -232,6 +343,105 @@ fn notify_channels(
     Ok(Arc::new(channels))
 }
 
+/// The embedded verifier's pieces, prepared before the runtime starts so
+/// that a bad flag or an unusable key file fails startup at once.
+struct Embedded {
+    key: Arc<wasm_core::protocol::Keypair>,
+    key_path: PathBuf,
+    created: bool,
+    fetcher: verifier::fetch::FetcherConfig,
+    worker: verifier::worker::WorkerConfig,
+}
+
+/// Loads (or creates) the embedded verifier's key and reads its flags;
+/// `None` with `--no-embedded-verifier`.
+fn embedded_verifier(args: &ServeArgs) -> anyhow::Result<Option<Embedded>> {
+    if args.no_embedded_verifier {
+        return Ok(None);
+    }
+    let key_path = args.data_dir().join(VERIFIER_KEY_FILE);
+    let (key, created) = verifier::keyfile::load_or_create(&key_path)
+        .map_err(|e| anyhow!("embedded verifier: {e}"))?;
+    owner_only(&key_path)?;
+    let fetcher = super::verifier::fetcher_config(&super::verifier::CrawlFlags {
+        marketplace_base: &args.verifier_marketplace_base,
+        proxy: &args.verifier_proxy,
+        rate: &args.verifier_rate,
+        ca_cert: &args.verifier_ca_cert,
+        request_timeout_ms: args.verifier_request_timeout_ms,
+        flag_prefix: "verifier-",
+    })?;
+    Ok(Some(Embedded {
+        key: Arc::new(key),
+        key_path,
+        created,
+        fetcher,
+        worker: verifier::worker::WorkerConfig {
+            concurrency: usize::from(args.verifier_concurrency),
+            lease_ms: args.verifier_lease_ms,
+            idle_poll_ms: args.verifier_idle_poll_ms,
+        },
+    }))
+}
+
+/// Judgement call: a key file others can read (copied in by hand, say) is
+/// narrowed to 0600 with a warning rather than refused: the key is this
+/// server's own and can be rotated by deleting the file.
+fn owner_only(path: &std::path::Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path)
+            .with_context(|| format!("embedded verifier key file {}", path.display()))?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "verifier key file readable by others: setting 0600");
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("chmod 600 {}", path.display()))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// The loopback URL of a listening address (`0.0.0.0` and `::` are
+/// reached through 127.0.0.1 and ::1).
+fn loopback_url(local: SocketAddr) -> String {
+    let ip = match local.ip() {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, local.port()))
+}
+
+/// Starts the embedded verifier's job loop against `url`.
+fn start_embedded(e: Embedded, url: &str) -> anyhow::Result<verifier::worker::RunningVerifier> {
+    use verifier::worker::{RunningVerifier, Verifier};
+    let fetcher = verifier::fetch::Fetcher::new(
+        e.fetcher,
+        Arc::new(verifier::clock::SystemClock::new()),
+        Arc::new(verifier::extract::WasmCoreExtractor),
+    )
+    .map_err(|err| anyhow!("embedded verifier: {err}"))?;
+    let api = verifier::api::ApiClient::new(url, e.key.clone())
+        .map_err(|err| anyhow!("embedded verifier: {err}"))?;
+    tracing::info!(
+        key = %e.key.public_b64u(),
+        key_file = %e.key_path.display(),
+        created = e.created,
+        backend = url,
+        "embedded verifier started"
+    );
+    Ok(RunningVerifier::spawn(Arc::new(Verifier::new(
+        api,
+        Arc::new(fetcher),
+        e.key,
+        e.worker,
+    ))))
+}
+
 /// Runs the server until Ctrl-C / SIGTERM.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let _ = tracing_subscriber::fmt()
@@ -242,7 +452,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
-    let config = args.api_config()?;
+    let mut config = args.api_config()?;
+    let embedded = embedded_verifier(&args)?;
+    if let Some(e) = &embedded {
+        config.trusted_verifier_keys.insert(e.key.public_bytes());
+    }
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async move {
         let store = store::connect(&args.database)
@@ -271,17 +485,41 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                     .map_err(|e| anyhow!("cannot start the notifier: {e}"))?;
             Some(tokio::spawn(worker.run(stop_rx)))
         };
+        let embedded = match embedded {
+            Some(e) => Some(start_embedded(e, &loopback_url(local))?),
+            None => None,
+        };
         println!("pricewatch: listening on http://{local}");
         tracing::info!(database = %redact_url(&args.database), backend = store.backend(), "serving");
         let retention_ms = (i64::from(args.audit_retention_days) * 86_400_000).max(MIN_AUDIT_RETENTION_MS);
         let job = tokio::spawn(maintenance(store.clone(), state.clone(), retention_ms));
+        let ticks = tokio::spawn(trust_ticks(store.clone(), state.clone(), Duration::from_millis(args.tick_ms)));
+        // The signal stops the embedded verifier first (its results still
+        // reach the open server), then the server.
+        let shutdown = async move {
+            shutdown_signal().await;
+            if let Some(v) = embedded {
+                match v.stop_within(VERIFIER_STOP_GRACE).await {
+                    Some(stats) => tracing::info!(
+                        leased = stats.leased,
+                        posted = stats.posted,
+                        not_posted = stats.post_errors,
+                        "embedded verifier stopped"
+                    ),
+                    None => tracing::warn!(
+                        "embedded verifier still busy after {VERIFIER_STOP_GRACE:?}: its jobs in hand return to the queue when their leases expire"
+                    ),
+                }
+            }
+        };
         let served = axum::serve(
             listener,
             app(state).into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await;
         job.abort();
+        ticks.abort();
         let _ = stop_tx.send(true);
         if let Some(n) = notifier {
             let _ = n.await;

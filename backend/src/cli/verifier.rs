@@ -81,6 +81,49 @@ impl std::fmt::Debug for VerifierArgs {
     }
 }
 
+/// The crawl settings `pricewatch verifier` and the verifier embedded in
+/// `pricewatch serve` (its `--verifier-*` flags) share, as given.
+pub(crate) struct CrawlFlags<'a> {
+    /// `MARKETPLACE=URL` specs.
+    pub marketplace_base: &'a [String],
+    /// Proxy URLs.
+    pub proxy: &'a [String],
+    /// `MARKETPLACE=RATE` specs.
+    pub rate: &'a [String],
+    /// PEM files of extra trusted CAs.
+    pub ca_cert: &'a [PathBuf],
+    /// Timeout of one page request.
+    pub request_timeout_ms: u64,
+    /// How the flags are named in error messages: `""` or `"verifier-"`.
+    pub flag_prefix: &'static str,
+}
+
+/// The fetcher settings the flags describe; a bad spec or an unreadable
+/// certificate is an error naming the flag.
+pub(crate) fn fetcher_config(flags: &CrawlFlags<'_>) -> anyhow::Result<FetcherConfig> {
+    let defaults = FetcherConfig::default();
+    let p = flags.flag_prefix;
+    let rates = verifier::config::parse_rates(flags.rate, defaults.rates.default)
+        .with_context(|| format!("--{p}rate"))?;
+    let bases = verifier::config::parse_bases(flags.marketplace_base)
+        .with_context(|| format!("--{p}marketplace-base"))?;
+    let mut root_certs_pem = Vec::new();
+    for path in flags.ca_cert {
+        root_certs_pem.push(
+            std::fs::read(path)
+                .with_context(|| format!("cannot read --{p}ca-cert {}", path.display()))?,
+        );
+    }
+    Ok(FetcherConfig {
+        bases,
+        proxies: flags.proxy.to_vec(),
+        rates,
+        root_certs_pem,
+        request_timeout_ms: flags.request_timeout_ms,
+        ..defaults
+    })
+}
+
 pub fn run(args: VerifierArgs) -> anyhow::Result<()> {
     let (key, created) = verifier::keyfile::load_or_create(&args.key_file)?;
     if args.print_key {
@@ -95,26 +138,14 @@ pub fn run(args: VerifierArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .try_init();
 
-    let defaults = FetcherConfig::default();
-    let rates =
-        verifier::config::parse_rates(&args.rate, defaults.rates.default).context("--rate")?;
-    let bases =
-        verifier::config::parse_bases(&args.marketplace_base).context("--marketplace-base")?;
-    let mut root_certs_pem = Vec::new();
-    for path in &args.ca_cert {
-        root_certs_pem.push(
-            std::fs::read(path)
-                .with_context(|| format!("cannot read --ca-cert {}", path.display()))?,
-        );
-    }
-    let config = FetcherConfig {
-        bases,
-        proxies: args.proxy.clone(),
-        rates,
-        root_certs_pem,
+    let config = fetcher_config(&CrawlFlags {
+        marketplace_base: &args.marketplace_base,
+        proxy: &args.proxy,
+        rate: &args.rate,
+        ca_cert: &args.ca_cert,
         request_timeout_ms: args.request_timeout_ms,
-        ..defaults
-    };
+        flag_prefix: "",
+    })?;
     let key = Arc::new(key);
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async move {
