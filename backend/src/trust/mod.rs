@@ -114,3 +114,6 @@ pub fn agrees(x: i64, y: i64) -> bool {
     let d = (i128::from(x) - i128::from(y)).abs();
     d <= 1 || 200 * d <= i128::from(y).abs()
 }
+
+#[cfg(test)]
+mod tests;
