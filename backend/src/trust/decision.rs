@@ -12,6 +12,7 @@
 //! | 2 | key distrusted | `stored` | `distrusted_key` |
 //! | 3 | a crawl is pending for the product | `held`, attach | `attached_to_crawl` |
 //! | 3a | nothing published yet | `provisional`, crawl | `cold_start` |
+//! | 4-6 | key on probation over its crawl-trigger limit, would need a crawl | `stored` | `crawl_limit` |
 //! | 4 | critical | `held`, critical crawl | `critical_drop`, `below_verified_low`, `many_watchers`, `young_key_alerting` |
 //! | 5 | `A = 0`, change within 30% | `provisional`, maybe crawl | `low_impact` |
 //! | 6 | `A (1 - c) <= 0.05`, `A <= 50`, 2+ groups | `accepted`, publish `confirmed`, alerts, confirming crawl | `safe_to_alert` |
@@ -29,6 +30,18 @@
 //!   verifier saw it within the last 10 minutes, a spot check is answered
 //!   from that observation (the key is credited at once, no crawl): it is
 //!   the same evidence a new crawl would give, at no crawl cost.
+//! * 1: no upgrade while a crawl is pending for the product: the crawl
+//!   decides (rule 3), so reports that merely echo a fresh provisional
+//!   value (e.g. a cold-start lie) cannot make it alert before the crawl.
+//! * Crawl-trigger limit: TRUST.md names it in rule 5; it is applied to
+//!   every crawl a key on probation (`T < 0.7`) would trigger (rules 3a-6,
+//!   not spot checks, which the server chooses), so that a fresh key costs
+//!   at most its limit in crawls however many products it reports on
+//!   (TRUST.md target: at most one crawl per attacker key). Over the
+//!   limit: rule 3a still publishes provisionally and rule 5 still
+//!   publishes, without a crawl; a report that would need a hold and a
+//!   crawl (rules 4, 6) is stored only (`crawl_limit`). Established keys
+//!   are not limited.
 //! * 1b: a report older than the published observation cannot move it
 //!   (same as before this issue); it is history only.
 //! * 4: "a drop over 50%" is `2 x < P`; "below 0.8 x the verified low" is
@@ -105,8 +118,10 @@ pub struct Reporter {
     pub registered_at: i64,
     /// Signed by a trusted verifier key (ground truth).
     pub verifier: bool,
-    /// The key may still trigger a low-priority crawl (rule 5's
-    /// "crawl-trigger limit"; the store keeps the count).
+    /// The key may still trigger a crawl: its "crawl-trigger limit" (the
+    /// store keeps the count and chooses the limit; the simulation uses at
+    /// most one unresolved crawl and three a day per key). Only consulted
+    /// for keys on probation (module docs).
     pub within_crawl_limit: bool,
 }
 
@@ -268,6 +283,7 @@ pub fn decide(ctx: &ReportContext) -> Decision {
         let mut d = Decision::new(Accepted, "agrees");
         d.refresh_last_seen = true;
         if p.status == OfferStatus::Provisional
+            && !ctx.crawl_pending
             && ctx.reporter.established
             && ctx.corroborating_groups >= 2
         {
@@ -309,20 +325,28 @@ pub fn decide(ctx: &ReportContext) -> Decision {
         d.attach = true;
         return d;
     }
+    let may_crawl = ctx.reporter.established || ctx.reporter.within_crawl_limit;
     // Rule 3a.
     if ctx.published.is_none() {
         let mut d = Decision::new(Provisional, "cold_start");
         d.publish = Some(OfferStatus::Provisional);
-        d.attach = true;
-        d.crawl = Some(CrawlRequest {
-            priority: crawl_priority(ctx.alerts, c, false),
-            critical: false,
-            reason: "cold_start",
-        });
+        if may_crawl {
+            d.attach = true;
+            d.crawl = Some(CrawlRequest {
+                priority: crawl_priority(ctx.alerts, c, false),
+                critical: false,
+                reason: "cold_start",
+            });
+        }
         return d;
     }
+    let critical = critical_reason(ctx);
+    let safe = critical.is_none() && !low_impact(ctx) && safe_to_alert(ctx);
+    if !may_crawl && !safe && !(critical.is_none() && low_impact(ctx)) {
+        return Decision::new(Stored, "crawl_limit");
+    }
     // Rule 4.
-    if let Some(reason) = critical_reason(ctx) {
+    if let Some(reason) = critical {
         let mut d = Decision::new(Held, reason);
         d.attach = true;
         d.crawl = Some(CrawlRequest {
@@ -339,7 +363,7 @@ pub fn decide(ctx: &ReportContext) -> Decision {
         let crawl = if ctx.reporter.established {
             ctx.crawl_draw < LOW_IMPACT_CRAWL_P
         } else {
-            ctx.reporter.within_crawl_limit
+            may_crawl
         };
         if crawl {
             d.attach = true;
@@ -352,7 +376,7 @@ pub fn decide(ctx: &ReportContext) -> Decision {
         return d;
     }
     // Rule 6.
-    let mut d = if safe_to_alert(ctx) {
+    let mut d = if safe {
         let mut d = Decision::new(Accepted, "safe_to_alert");
         d.publish = Some(OfferStatus::Confirmed);
         d.alert = true;

@@ -340,6 +340,38 @@ fn rule_1_independent_established_agreement_confirms_a_provisional_price() {
     c.corroborating_groups = 1;
     let d = check(c, ReportStatus::Accepted, "agrees");
     assert!(d.publish.is_none() && !d.alert);
+    // A pending crawl decides instead.
+    c.corroborating_groups = 3;
+    c.crawl_pending = true;
+    let d = check(c, ReportStatus::Accepted, "agrees");
+    assert!(d.publish.is_none() && !d.alert);
+}
+
+#[test]
+fn probation_keys_over_their_crawl_limit_trigger_no_crawl() {
+    let mut c = ctx();
+    c.reporter = reporter(0.3);
+    c.reporter.within_crawl_limit = false;
+    c.reported = Reading::in_stock(1);
+    let d = check(c, ReportStatus::Stored, "crawl_limit");
+    assert!(d.crawl.is_none() && d.publish.is_none() && !d.attach);
+    c.reported = Reading::in_stock(8000);
+    c.alerts = 2;
+    check(c, ReportStatus::Stored, "crawl_limit");
+    // Low impact and cold start still publish, without a crawl.
+    c.alerts = 0;
+    c.reported = Reading::in_stock(9000);
+    let d = check(c, ReportStatus::Provisional, "low_impact");
+    assert!(d.crawl.is_none());
+    c.published = None;
+    let d = check(c, ReportStatus::Provisional, "cold_start");
+    assert!(d.crawl.is_none() && !d.attach);
+    // Established keys are not limited.
+    c.published = Some(published(10_000, OfferStatus::Verified));
+    c.reporter = reporter(0.9);
+    c.reporter.within_crawl_limit = false;
+    c.reported = Reading::in_stock(1);
+    check(c, ReportStatus::Held, "critical_drop");
 }
 
 #[test]
@@ -461,6 +493,7 @@ fn rule_5_low_impact_changes_publish_provisionally() {
     let d = check(c, ReportStatus::Provisional, "low_impact");
     assert!(d.crawl.is_none());
     // Over 30% is not low impact.
+    c.reporter.within_crawl_limit = true;
     c.reported = Reading::in_stock(13_001);
     check(c, ReportStatus::Held, "unsafe_to_alert");
 }
