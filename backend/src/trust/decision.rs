@@ -166,7 +166,12 @@ pub struct ReportContext {
     pub crawl_pending: bool,
     /// `c` ([`super::corroboration`]) over the established groups that
     /// reported a matching reading in the last 30 minutes, **this report
-    /// included** (when its key is established).
+    /// included** (when its key is established). How to fill it (the
+    /// simulation does exactly this): each key with its **current** `T`
+    /// (a key refuted a minute ago no longer counts), distrusted keys
+    /// left out, and only reports received after the product's last
+    /// verification (`Published::last_verified_at`): a crawl that
+    /// contradicted them already settled what they said.
     pub corroboration: f64,
     /// Number of distinct established groups in that set
     /// ([`super::groups::established_groups`]).

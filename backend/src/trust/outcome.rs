@@ -8,6 +8,16 @@
 //!   contradicts it, [`Resolution::correction`] names the refuted price:
 //!   the store calls `Storage::correct_published_price` so that anyone
 //!   alerted on it gets a `correction`.
+//!
+//!   Judgement call on stale reports: a report observed more than 30
+//!   minutes ([`STALE_REPORT_MS`], the hold's lifetime) before the crawl
+//!   result is still credited when the crawl agrees, but a disagreement
+//!   counts as no evidence: when the queue was slow, the price may well
+//!   have moved in between, and TRUST.md's "no evidence when the price
+//!   moved" cannot be decided either way. Without this, a crawl backlog
+//!   (e.g. under `verifier_exhaustion`) turns honest reporters into
+//!   refuted ones. Fresh lies (a penny bomb is crawled within minutes
+//!   while the queue is healthy) are judged as usual.
 //! * `failed`, `captcha`, `blocked`: retried twice, 1 then 2 minutes after
 //!   the failing attempt (both retries within 5 minutes of the first
 //!   attempt); after the third failure the job is given up and its held
@@ -23,6 +33,9 @@ use crate::store::OfferStatus;
 
 /// Held reports expire this long after their crawl was queued.
 pub const HOLD_TTL_MS: i64 = 30 * MINUTE_MS;
+/// A report observed longer than this before the crawl result is not
+/// penalised when the crawl disagrees (see [`resolve`]).
+pub const STALE_REPORT_MS: i64 = HOLD_TTL_MS;
 /// Attempts per crawl job (the first plus two retries).
 pub const MAX_ATTEMPTS: u32 = 3;
 
@@ -186,7 +199,15 @@ pub fn resolve(result: &CrawlResult, attached: &[AttachedReport]) -> Resolution 
     };
     let judgements: Vec<Judgement> = attached
         .iter()
-        .map(|a| judge(&a.reading, &crawled, a.agreed_with_verified, a.alerts >= 1))
+        .map(|a| {
+            let stale = result.now - a.observed_at > STALE_REPORT_MS;
+            judge(
+                &a.reading,
+                &crawled,
+                a.agreed_with_verified || stale,
+                a.alerts >= 1,
+            )
+        })
         .collect();
     let correction = result.published.and_then(|p| {
         let from_reports = matches!(p.status, OfferStatus::Provisional | OfferStatus::Confirmed);

@@ -649,6 +649,27 @@ fn rule_7_refuted_crawl_penalises_and_corrects() {
 }
 
 #[test]
+fn rule_7_stale_reports_are_credited_but_not_penalised() {
+    use super::outcome::STALE_REPORT_MS;
+    let r = result(CrawlOutcome::Observed(Reading::in_stock(4000)), None);
+    let mut old_wrong = attached(5000, 1);
+    old_wrong.observed_at = NOW - STALE_REPORT_MS - 1;
+    let mut old_right = attached(4000, 1);
+    old_right.observed_at = NOW - STALE_REPORT_MS - 1;
+    let mut fresh_wrong = attached(5000, 1);
+    fresh_wrong.observed_at = NOW - STALE_REPORT_MS;
+    let res = resolve(&r, &[old_wrong, old_right, fresh_wrong]);
+    assert_eq!(
+        res.judgements,
+        vec![
+            Judgement::NoEvidence,
+            Judgement::Confirmed,
+            Judgement::SevereRefuted
+        ]
+    );
+}
+
+#[test]
 fn rule_7_failed_crawls_retry_twice_then_give_up() {
     for outcome in [
         CrawlOutcome::Failed,

@@ -1,9 +1,284 @@
-//! The adversarial simulation behind `pricewatch simulate` (work in
-//! progress: filled in by the next commits).
+//! The adversarial simulation behind `pricewatch simulate` (TRUST.md
+//! "Targets"): an in-memory world run on a simulated clock through the
+//! real [`super::decide`], [`super::resolve`], [`super::Reputation`],
+//! [`super::drift`] and [`super::pick_jobs`].
+//!
+//! # The world
+//! * **Products** with true prices (log-uniform 5 to 2,000 units of
+//!   currency) that change on average every `change_every_days`: ordinary
+//!   moves of 2-20%, temporary deals of 15-45% lasting 2-48 h, genuine
+//!   flash drops of 50-75% lasting 1-6 h, and short out-of-stock spells.
+//!   Popularity is Zipf-like; watcher counts follow it (many products have
+//!   none, a few have hundreds).
+//! * **Watches** have a target 5-40% under the regular price; one fires
+//!   when a non-provisional published price reaches its target, then
+//!   waits until a verified or confirmed price is above the target again.
+//! * **Honest collectors** visit products they are interested in (5-30
+//!   visits a day) and report exactly what they see, 0-30 s later, except
+//!   for honest parse errors (`parse_error_rate`, the decimal separator
+//!   misread: the price divided by 100). Some share a network (NAT,
+//!   campus). New honest keys join every day.
+//! * **The verifier** has `workers` parallel crawlers that lease jobs every
+//!   15 s with [`super::pick_jobs`]; a crawl takes 40-100 s and returns the
+//!   true reading at that moment, or fails (`crawl_failure_rate`), which
+//!   exercises retries.
+//! * The first `warmup_days` run the honest world only (and let the
+//!   patient attackers build trust); every figure is measured over the
+//!   following `days`.
+//!
+//! # The attacks (each played against these rules as a real attacker would)
+//! * `penny_bomb`: every 2 h, five fresh keys on five networks report a
+//!   price of 1 minor unit for one of the most watched products.
+//! * `sybil_swarm`: 200 keys on 200 networks register when the window
+//!   opens, behave for three days (honest reports, to age past 24 h and
+//!   collect what trust they can), then every 6 h 40 of them report the
+//!   same fake 35% drop of a watched product within 10 minutes.
+//! * `sleeper`: 20 keys behave from day 0 until established, then each
+//!   lies about once a day (a fake 30% drop on a watched product), alone.
+//! * `slow_poison`: 20 keys behave from day 0; from the window on, 30% of
+//!   their reports raise the price by 8-25% (never fires alerts, within
+//!   rule 5's 30%): the quiet way to move published prices.
+//! * `collusion`: 12 keys on 12 networks registered on different days,
+//!   honest until established; every 8 h three established ones strike
+//!   together within a minute, alternating a fake 30% drop on a watched
+//!   product and a +20% lie on an unwatched one that the other two then
+//!   "corroborate".
+//! * `key_churn`: every 30 minutes a brand-new key tells one lie (fake
+//!   40% drop on a watched product, +20% on an unwatched one, or a penny
+//!   price) and is never used again.
+//! * `verifier_exhaustion`: every hour 150 fresh keys on 20 networks each
+//!   report a penny price on a different random product (critical crawls
+//!   to crowd the queue) and then lie about ten more products each.
+//! * `deal_suppression`: 10 keys behave from day 0; whenever a watched
+//!   product's true price drops, they report the old price from each key
+//!   every 3 minutes for an hour, to keep the deal unpublished or flip it
+//!   back.
+//!
+//! # Figures (per scenario, over the measured window)
+//! False alerts (an alert whose price was not the true price at that
+//! moment) over all alerts; real-deal latency from the first honest report
+//! of a deal (a true drop reaching at least one armed target) to the first
+//! alert at that price, p50/p95, and deals reported but never alerted;
+//! crawls (every crawl attempt) per 1,000 reports and per true price
+//! change; attacker keys distrusted at the end (of the keys that told at
+//! least one lie) and honest keys distrusted; watcher-weighted wrong-price
+//! time (share of watcher-time where the published reading did not match
+//! the true one, counting "nothing published" as wrong).
+
+mod rng;
+mod world;
+
+pub use rng::Rng;
+pub use world::run;
+
+use std::collections::BTreeMap;
 
 /// Attacks the simulation can play.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Attack {
     /// Honest population only.
     None,
+    /// Fresh keys report a penny price for watched products.
+    PennyBomb,
+    /// Many aged fresh keys report the same fake drop together.
+    SybilSwarm,
+    /// Established keys turn liar, each alone.
+    Sleeper,
+    /// Many small upward lies that fire no alerts.
+    SlowPoison,
+    /// Established keys lie together.
+    Collusion,
+    /// A new key for every lie.
+    KeyChurn,
+    /// Flood the crawl queue with critical junk.
+    VerifierExhaustion,
+    /// Keep reporting the old price to hide real deals.
+    DealSuppression,
+}
+
+impl Attack {
+    /// Every scenario, honest first.
+    pub const ALL: [Attack; 9] = [
+        Attack::None,
+        Attack::PennyBomb,
+        Attack::SybilSwarm,
+        Attack::Sleeper,
+        Attack::SlowPoison,
+        Attack::Collusion,
+        Attack::KeyChurn,
+        Attack::VerifierExhaustion,
+        Attack::DealSuppression,
+    ];
+
+    /// Name on the command line and in the output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Attack::None => "honest",
+            Attack::PennyBomb => "penny_bomb",
+            Attack::SybilSwarm => "sybil_swarm",
+            Attack::Sleeper => "sleeper",
+            Attack::SlowPoison => "slow_poison",
+            Attack::Collusion => "collusion",
+            Attack::KeyChurn => "key_churn",
+            Attack::VerifierExhaustion => "verifier_exhaustion",
+            Attack::DealSuppression => "deal_suppression",
+        }
+    }
+
+    /// From [`Attack::as_str`] (also `none` for the honest run).
+    pub fn parse(s: &str) -> Option<Attack> {
+        if s == "none" {
+            return Some(Attack::None);
+        }
+        Attack::ALL.iter().copied().find(|a| a.as_str() == s)
+    }
+}
+
+/// Parameters of one run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimConfig {
+    /// Seed of every random draw.
+    pub seed: u64,
+    /// Measured days.
+    pub days: u32,
+    /// Honest-only days before the measured window.
+    pub warmup_days: u32,
+    /// Honest keys at the start (1% more join each day).
+    pub honest_keys: u32,
+    /// Products.
+    pub products: u32,
+    /// Parallel verification crawlers.
+    pub workers: u32,
+    /// Mean days between true price changes of a product.
+    pub change_every_days: f64,
+    /// Share of honest reports with a parse error.
+    pub parse_error_rate: f64,
+    /// Share of crawl attempts that fail.
+    pub crawl_failure_rate: f64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            seed: 1,
+            days: 14,
+            warmup_days: 14,
+            honest_keys: 400,
+            products: 300,
+            workers: 4,
+            change_every_days: 2.0,
+            parse_error_rate: 1.0 / 3000.0,
+            crawl_failure_rate: 0.02,
+        }
+    }
+}
+
+/// The figures of one scenario.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Metrics {
+    /// Scenario name.
+    pub scenario: &'static str,
+    /// Reports received.
+    pub reports: u64,
+    /// Reports by decision reason.
+    pub reasons: BTreeMap<&'static str, u64>,
+    /// Alerts fired.
+    pub alerts: u64,
+    /// Alerts whose price was not the true price then.
+    pub false_alerts: u64,
+    /// Correction alerts (alerts fired on a price a crawl then refuted).
+    pub corrections: u64,
+    /// Real deals at least one honest collector reported.
+    pub deals: u64,
+    /// Of those, deals never alerted at their price.
+    pub deals_missed: u64,
+    /// Real-deal alert latency p50 (ms from the first honest report).
+    pub latency_p50_ms: Option<i64>,
+    /// Real-deal alert latency p95 (ms).
+    pub latency_p95_ms: Option<i64>,
+    /// Crawl attempts.
+    pub crawls: u64,
+    /// Crawl attempts by job reason.
+    pub crawls_by_reason: BTreeMap<&'static str, u64>,
+    /// Crawl attempts of jobs an attacker key's report created (spot
+    /// checks of its truthful reports included).
+    pub attacker_crawls: u64,
+    /// True price changes.
+    pub changes: u64,
+    /// Attacker keys that told at least one lie.
+    pub attacker_keys: u64,
+    /// Of those, distrusted at the end.
+    pub attacker_distrusted: u64,
+    /// Crawl judgements of honest keys' reports, by judgement.
+    pub honest_judgements: BTreeMap<&'static str, u64>,
+    /// Honest keys at the end.
+    pub honest_keys: u64,
+    /// Of those, distrusted at the end.
+    pub honest_distrusted: u64,
+    /// Watcher-ms with a wrong published reading.
+    pub wrong_watcher_ms: f64,
+    /// All watcher-ms.
+    pub watcher_ms: f64,
+}
+
+impl Metrics {
+    /// False alerts / alerts (0 with no alerts).
+    pub fn false_alert_rate(&self) -> f64 {
+        ratio(self.false_alerts as f64, self.alerts as f64)
+    }
+    /// Crawl attempts per 1,000 reports.
+    pub fn crawls_per_1k_reports(&self) -> f64 {
+        1000.0 * ratio(self.crawls as f64, self.reports as f64)
+    }
+    /// Crawl attempts per true price change (target <= 1.2).
+    pub fn crawls_per_change(&self) -> f64 {
+        ratio(self.crawls as f64, self.changes as f64)
+    }
+    /// Same, without spot checks and scheduled refreshes (the crawls that
+    /// verify reported changes).
+    pub fn change_crawls_per_change(&self) -> f64 {
+        let other: u64 = ["spot_check", "refresh"]
+            .iter()
+            .map(|r| self.crawls_by_reason.get(r).copied().unwrap_or(0))
+            .sum();
+        ratio(
+            self.crawls.saturating_sub(other) as f64,
+            self.changes as f64,
+        )
+    }
+    /// Crawls attacker keys caused, per lying attacker key (TRUST.md: at
+    /// most 1).
+    pub fn crawls_per_attacker_key(&self) -> f64 {
+        ratio(self.attacker_crawls as f64, self.attacker_keys as f64)
+    }
+    /// Share of lying attacker keys distrusted.
+    pub fn attacker_distrusted_share(&self) -> f64 {
+        ratio(self.attacker_distrusted as f64, self.attacker_keys as f64)
+    }
+    /// Share of honest keys distrusted.
+    pub fn honest_distrusted_share(&self) -> f64 {
+        ratio(self.honest_distrusted as f64, self.honest_keys as f64)
+    }
+    /// Watcher-weighted share of time with a wrong published price.
+    pub fn wrong_price_share(&self) -> f64 {
+        ratio(self.wrong_watcher_ms, self.watcher_ms)
+    }
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 {
+        a / b
+    } else {
+        0.0
+    }
+}
+
+/// Nearest-rank percentile `q` (0..=100) of `sorted` values.
+pub fn percentile(sorted: &[i64], q: u32) -> Option<i64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let n = sorted.len();
+    let rank = (u64::from(q.min(100)) * n as u64).div_ceil(100).max(1) as usize;
+    sorted.get(rank - 1).copied()
 }
