@@ -38,6 +38,40 @@ pub fn extract_live(url: &str) -> Result<String, String> {
     to_json(&wasm_core::extract::extract(&page, Some(url)))
 }
 
+/// A small product page in the layouts the rules read most (title, core
+/// price block, availability, seller, buy box, structured prices), for
+/// [`warm_up`].
+#[cfg(target_arch = "wasm32")]
+const WARM_UP_PAGE: &str = r#"<!doctype html><html><head><title>Warm-up</title>
+<link rel="canonical" href="https://www.amazon.com/x/dp/B000000000"></head><body>
+<div id="dp"><div id="centerCol"><span id="productTitle"> Warm-up kettle </span>
+<div id="corePriceDisplay_desktop_feature_div"><span class="a-price priceToPay"><span class="a-offscreen">$12.34</span>
+<span aria-hidden="true"><span class="a-price-symbol">$</span><span class="a-price-whole">12<span class="a-price-decimal">.</span></span><span class="a-price-fraction">34</span></span></span></div>
+<span id="priceblock_ourprice">$12.34</span></div>
+<div id="rightCol"><div id="buybox"><div id="availability"><span>In Stock</span><script>var a = 1;</script></div>
+<div id="merchant-info">Ships from and sold by Amazon.com.</div>
+<input type="hidden" id="attach-base-product-price" value="12.34">
+<div class="twister-plus-buying-options-price-data">[{"displayPrice":"$12.34","integerValue":"12","fractionalValue":"34","buyingOptionType":"NEW"}]</div>
+<input id="add-to-cart-button" type="submit"></div></div></div></body></html>"#;
+
+/// Runs the live-DOM rules once on a small built-in page parsed into a
+/// separate inert document, and returns how many offers they found. The
+/// content script calls it right after the module is instantiated: the
+/// browser compiles wasm functions lazily on their first call, and that
+/// one-off cost belongs to module start, not to the first page's
+/// extraction. (Judgement call: a separate document, so nothing of the
+/// real page, its parsed-selector cache included, is touched or warmed.)
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen]
+pub fn warm_up() -> Result<usize, String> {
+    let page = wasm_core::dom::DomPage::parse(WARM_UP_PAGE).ok_or("DOMParser is not available")?;
+    let extraction =
+        wasm_core::extract::extract(&page, Some("https://www.amazon.com/dp/B000000000"));
+    // Serialised as extract_live does, so that path is compiled too.
+    to_json(&extraction)?;
+    Ok(extraction.offers.len())
+}
+
 /// Runs the same rules on a page's HTML text (service worker, fallback
 /// path) and returns the [`wasm_core::extract::Extraction`] as JSON.
 #[wasm_bindgen]

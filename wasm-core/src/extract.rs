@@ -168,8 +168,15 @@ fn sel<P: Page>(page: &P, scope: Option<&P::Node>, selector: &str) -> Vec<P::Nod
     }
 }
 
+/// The first match ([`Page::first`]: the live DOM stops at it).
 fn first<P: Page>(page: &P, scope: Option<&P::Node>, selector: &str) -> Option<P::Node> {
-    sel(page, scope, selector).into_iter().next()
+    match page.first(scope, selector) {
+        Ok(v) => v,
+        Err(e) => {
+            debug_assert!(false, "{e}");
+            None
+        }
+    }
 }
 
 fn exists<P: Page>(page: &P, scope: Option<&P::Node>, selector: &str) -> bool {

@@ -44,6 +44,54 @@ pub trait Page {
     }
 }
 
+/// The selectors of a selector list (`a, b > c`), split at its top-level
+/// commas (not inside quotes, brackets or parentheses) and trimmed. A
+/// list without commas comes back as one part; empty parts stay (the
+/// selector engine rejects them, as it rejects the whole list).
+pub fn split_selector_list(list: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut start = 0;
+    for (i, c) in list.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '[' | '(') => depth += 1,
+            (None, ']' | ')') => depth = depth.saturating_sub(1),
+            (None, ',') if depth == 0 => {
+                parts.push(list[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(list[start..].trim());
+    parts
+}
+
+/// Whether one selector (no top-level comma) names an id outside
+/// brackets, quotes and parentheses (`#buybox .price`, `input#ASIN`).
+/// Browsers answer such a selector from their id map or within that
+/// element's subtree instead of walking the whole document.
+pub fn names_an_id(selector: &str) -> bool {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    for c in selector.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '[' | '(') => depth += 1,
+            (None, ']' | ')') => depth = depth.saturating_sub(1),
+            (None, '#') if depth == 0 => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
 /// A page parsed from HTML text.
 #[derive(Debug)]
 pub struct HtmlPage {
@@ -99,5 +147,29 @@ mod tests {
         assert_eq!(page.attr(&bs[0], "title").as_deref(), Some("t"));
         assert_eq!(page.text(&div), "12");
         assert!(page.select(None, "b:hover").is_err());
+    }
+
+    #[test]
+    fn selector_lists_split_at_top_level_commas_only() {
+        assert_eq!(split_selector_list("#a"), vec!["#a"]);
+        assert_eq!(
+            split_selector_list("#a .b, input#ASIN ,c[x='1,2'] d"),
+            vec!["#a .b", "input#ASIN", "c[x='1,2'] d"]
+        );
+        assert_eq!(
+            split_selector_list("a:not(b, c), d[t=\"x,]\"]"),
+            vec!["a:not(b, c)", "d[t=\"x,]\"]"]
+        );
+        assert_eq!(split_selector_list("a,"), vec!["a", ""]);
+    }
+
+    #[test]
+    fn ids_are_found_outside_brackets_and_quotes_only() {
+        assert!(names_an_id("#buybox tr.kindle-price .a-color-price"));
+        assert!(names_an_id("[data-a=x] #usedPrice"));
+        assert!(names_an_id("input#ASIN"));
+        assert!(!names_an_id("a[href*='#top']"));
+        assert!(!names_an_id("form[action*=captcha] input[name=amzn-r]"));
+        assert!(!names_an_id("a:not(#x)"));
     }
 }
