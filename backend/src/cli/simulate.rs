@@ -96,9 +96,15 @@ impl SimulateArgs {
 
 /// Runs the scenarios and prints the table and the JSON lines.
 pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
+    print!("{}", render(&args)?);
+    Ok(())
+}
+
+/// The whole output of a run.
+pub fn render(args: &SimulateArgs) -> anyhow::Result<String> {
     let cfg = args.config()?;
     let attacks = args.attacks()?;
-    println!(
+    let mut out = format!(
         "pricewatch simulate: seed {}, {} measured days after {} warm-up days, {} honest keys, \
          {} products, {} crawlers, a price change every {} days per product, parse errors {:.5}, \
          crawl failures {:.3}",
@@ -112,12 +118,14 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
         cfg.parse_error_rate,
         cfg.crawl_failure_rate
     );
+    out.push('\n');
     let results: Vec<Metrics> = attacks.iter().map(|&a| sim::run(&cfg, a)).collect();
-    print!("{}", table(&results));
+    out.push_str(&table(&results));
     for m in &results {
-        println!("{}", json_line(m));
+        out.push_str(&json_line(m));
+        out.push('\n');
     }
-    Ok(())
+    Ok(out)
 }
 
 fn minutes(ms: Option<i64>) -> String {
@@ -194,4 +202,55 @@ pub fn json_line(m: &Metrics) -> String {
         "reasons": m.reasons,
     })
     .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: SimulateArgs,
+    }
+
+    fn args(extra: &[&str]) -> SimulateArgs {
+        let mut argv = vec!["simulate"];
+        argv.extend_from_slice(extra);
+        Cli::parse_from(argv).args
+    }
+
+    #[test]
+    fn same_seed_same_output() {
+        let small = [
+            "--seed",
+            "7",
+            "--attack",
+            "key_churn",
+            "--days",
+            "2",
+            "--warmup-days",
+            "2",
+            "--honest-keys",
+            "60",
+            "--products",
+            "40",
+        ];
+        let a = render(&args(&small)).expect("run");
+        let b = render(&args(&small)).expect("run");
+        assert_eq!(a, b);
+        assert_eq!(a.lines().filter(|l| l.starts_with('{')).count(), 2);
+        assert!(a.contains("\"scenario\":\"key_churn\""));
+        let mut other = small;
+        other[1] = "8";
+        assert_ne!(a, render(&args(&other)).expect("run"), "the seed matters");
+    }
+
+    #[test]
+    fn bad_flags_are_errors() {
+        assert!(render(&args(&["--attack", "nope"])).is_err());
+        assert!(render(&args(&["--parse-error-rate", "2"])).is_err());
+        assert!(render(&args(&["--change-every-days", "0"])).is_err());
+    }
 }

@@ -346,8 +346,11 @@ pub fn decide(ctx: &ReportContext) -> Decision {
         return d;
     }
     let critical = critical_reason(ctx);
-    let safe = critical.is_none() && !low_impact(ctx) && safe_to_alert(ctx);
-    if !may_crawl && !safe && !(critical.is_none() && low_impact(ctx)) {
+    let low = critical.is_none() && low_impact(ctx);
+    let safe = critical.is_none() && !low && safe_to_alert(ctx);
+    // Rules 4 and 6 (unsafe) hold the report for a crawl.
+    let needs_hold = !(low || safe);
+    if needs_hold && !may_crawl {
         return Decision::new(Stored, "crawl_limit");
     }
     // Rule 4.
@@ -362,7 +365,7 @@ pub fn decide(ctx: &ReportContext) -> Decision {
         return d;
     }
     // Rule 5.
-    if low_impact(ctx) {
+    if low {
         let mut d = Decision::new(Provisional, "low_impact");
         d.publish = Some(OfferStatus::Provisional);
         let crawl = if ctx.reporter.established {

@@ -32,6 +32,7 @@ impl Judgement {
         }
     }
     /// Negative evidence this judgement adds.
+    #[allow(clippy::should_implement_trait)] // evidence, not arithmetic negation
     pub fn neg(self) -> f64 {
         match self {
             Judgement::Refuted => 1.0,

@@ -428,7 +428,8 @@ fn rule_3a_cold_start_publishes_provisionally_and_crawls() {
 #[test]
 fn rule_4_critical_reports_are_held_with_a_top_priority_crawl() {
     let base = ctx();
-    let cases: [(fn(&mut ReportContext), &str); 4] = [
+    type Tweak = fn(&mut ReportContext);
+    let cases: [(Tweak, &str); 4] = [
         (|c| c.reported = Reading::in_stock(4999), "critical_drop"),
         (
             |c| c.reported = Reading::in_stock(6399),

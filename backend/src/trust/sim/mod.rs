@@ -282,3 +282,71 @@ pub fn percentile(sorted: &[i64], q: u32) -> Option<i64> {
     let rank = (u64::from(q.min(100)) * n as u64).div_ceil(100).max(1) as usize;
     sorted.get(rank - 1).copied()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small(seed: u64) -> SimConfig {
+        SimConfig {
+            seed,
+            days: 4,
+            warmup_days: 4,
+            honest_keys: 150,
+            products: 80,
+            ..SimConfig::default()
+        }
+    }
+
+    #[test]
+    fn honest_world_fires_no_false_alert_and_alerts_real_deals() {
+        let m = run(&small(11), Attack::None);
+        assert!(m.reports > 5_000, "{m:?}");
+        assert!(m.alerts > 20, "alerts fire at all: {m:?}");
+        assert_eq!(m.false_alerts, 0, "{m:?}");
+        assert!(m.deals > 10, "{m:?}");
+        assert!(m.latency_p50_ms.is_some_and(|v| v <= 3 * 60_000), "{m:?}");
+        assert_eq!(m.attacker_keys, 0);
+    }
+
+    #[test]
+    fn penny_bombs_fire_no_false_alert_and_their_keys_are_distrusted() {
+        let m = run(&small(12), Attack::PennyBomb);
+        assert!(m.alerts > 20, "{m:?}");
+        assert_eq!(m.false_alerts, 0, "{m:?}");
+        assert!(m.attacker_keys >= 40, "{m:?}");
+        assert!(m.attacker_distrusted_share() >= 0.95, "{m:?}");
+        assert!(m.reasons.get("critical_drop").is_some_and(|n| *n > 0));
+    }
+
+    #[test]
+    fn runs_are_repeatable() {
+        let cfg = SimConfig {
+            days: 2,
+            warmup_days: 1,
+            honest_keys: 50,
+            products: 30,
+            ..SimConfig::default()
+        };
+        assert_eq!(run(&cfg, Attack::Collusion), run(&cfg, Attack::Collusion));
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let v: Vec<i64> = (1..=20).collect();
+        assert_eq!(percentile(&v, 50), Some(10));
+        assert_eq!(percentile(&v, 95), Some(19));
+        assert_eq!(percentile(&v, 100), Some(20));
+        assert_eq!(percentile(&[5], 95), Some(5));
+        assert_eq!(percentile(&[], 50), None);
+    }
+
+    #[test]
+    fn attack_names_round_trip() {
+        for a in Attack::ALL {
+            assert_eq!(Attack::parse(a.as_str()), Some(a));
+        }
+        assert_eq!(Attack::parse("none"), Some(Attack::None));
+        assert_eq!(Attack::parse("all"), None);
+    }
+}
