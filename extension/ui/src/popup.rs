@@ -204,7 +204,11 @@ pub fn watch_state(w: &PopupWatch) -> &'static str {
 /// The price status of the summary's offer for the watch's condition
 /// (`verified`, `confirmed`, `provisional`, `corrected`), if known.
 pub fn price_status(summary: &crate::model::Summary, condition: &str) -> Option<String> {
-    let key = if condition.is_empty() { "new" } else { condition };
+    let key = if condition.is_empty() {
+        "new"
+    } else {
+        condition
+    };
     summary
         .offers
         .get(key)
@@ -224,9 +228,9 @@ pub fn origin_of(url: &str) -> Option<String> {
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let host_ok = !authority.is_empty()
         && !authority.contains('@')
-        && authority.chars().all(|c| {
-            c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')
-        });
+        && authority
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
     host_ok.then(|| format!("{scheme}://{}", authority.to_ascii_lowercase()))
 }
 
@@ -457,7 +461,8 @@ mod view {
             ev.prevent_default();
             let url = st.backend_input.get_untracked().trim().to_string();
             let Some(origin) = origin_of(&url) else {
-                st.note.set("Not an http(s) URL like http://127.0.0.1:8787.".to_string());
+                st.note
+                    .set("Not an http(s) URL like http://127.0.0.1:8787.".to_string());
                 return;
             };
             // Asked now, while the click's user gesture holds.
