@@ -16,23 +16,88 @@
 //! order without duplicates, which is exactly what `querySelectorAll` of
 //! the whole list returns. `first` uses `querySelector`, which stops at
 //! the first match.
+//!
+//! Long texts (`textContent` of a buy box, 5-25 KB) are copied into wasm
+//! memory by the browser's `TextEncoder.encodeInto` into a reused buffer
+//! instead of wasm-bindgen's string glue, whose per-character JS loop runs
+//! unoptimised on a page's first extraction (every page gets a fresh
+//! content-script world) and was its largest single cost.
 
 use crate::html::SelectorError;
 use crate::page::{names_an_id, split_selector_list, Page};
+use js_sys::{JsString, Uint8Array};
+use std::cell::RefCell;
 use std::cmp::Ordering;
+use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{Document, Element, Node, NodeList};
+
+#[wasm_bindgen]
+extern "C" {
+    /// A DOM node seen only for its text (an `Element` cast unchecked).
+    type TextOf;
+
+    /// `Node.textContent` as a JS value (a string or null), not copied.
+    #[wasm_bindgen(method, getter, js_name = textContent)]
+    fn text_content_value(this: &TextOf) -> JsValue;
+
+    /// The browser's UTF-8 `TextEncoder`.
+    #[wasm_bindgen(js_name = TextEncoder)]
+    #[derive(Debug, Clone)]
+    type Utf8Encoder;
+
+    #[wasm_bindgen(constructor, js_class = TextEncoder)]
+    fn new() -> Utf8Encoder;
+
+    /// Encodes `source` into `destination`; what was done.
+    #[wasm_bindgen(method, js_class = TextEncoder, js_name = encodeInto)]
+    fn encode_into(this: &Utf8Encoder, source: &JsString, destination: &Uint8Array)
+        -> EncodeResult;
+
+    /// `{read, written}` of `encodeInto`.
+    type EncodeResult;
+
+    #[wasm_bindgen(method, getter)]
+    fn written(this: &EncodeResult) -> u32;
+}
+
+/// Texts shorter than this (UTF-16 units) take wasm-bindgen's own string
+/// path: the encoder's extra calls cost more than they save there.
+const LONG_TEXT: u32 = 512;
 
 /// The live document of the current page.
 #[derive(Debug, Clone)]
 pub struct DomPage {
     doc: Document,
+    /// Encoder and buffer for long texts, made on first use and reused.
+    long_text: RefCell<Option<(Utf8Encoder, Uint8Array)>>,
 }
 
 impl DomPage {
     /// Wraps a document (e.g. `window.document()`).
     pub fn new(doc: Document) -> DomPage {
-        DomPage { doc }
+        DomPage {
+            doc,
+            long_text: RefCell::new(None),
+        }
+    }
+
+    /// A long text copied by `encodeInto` into the reused buffer (grown to
+    /// three bytes per UTF-16 unit, UTF-8's worst case), then into Rust.
+    fn long_text(&self, text: &JsString) -> String {
+        let needed = text.length().saturating_mul(3);
+        let mut slot = self.long_text.borrow_mut();
+        let (encoder, buffer) =
+            slot.get_or_insert_with(|| (Utf8Encoder::new(), Uint8Array::new_with_length(0)));
+        if buffer.length() < needed {
+            *buffer = Uint8Array::new_with_length(needed.max(64 * 1024));
+        }
+        let written = encoder.encode_into(text, buffer).written();
+        let bytes = buffer.subarray(0, written).to_vec();
+        // encodeInto writes well-formed UTF-8 (lone surrogates become
+        // U+FFFD, as in wasm-bindgen's own path); the check stays cheap.
+        String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
 
     /// The current window's document, if there is one.
@@ -178,7 +243,12 @@ impl Page for DomPage {
     }
 
     fn text(&self, node: &Element) -> String {
-        node.text_content().unwrap_or_default()
+        let value = node.unchecked_ref::<TextOf>().text_content_value();
+        match value.dyn_ref::<JsString>() {
+            Some(text) if text.length() >= LONG_TEXT => self.long_text(text),
+            Some(text) => String::from(text),
+            None => String::new(),
+        }
     }
 
     fn attr(&self, node: &Element, name: &str) -> Option<String> {
