@@ -150,6 +150,10 @@ struct World {
     cfg: SimConfig,
     attack: Attack,
     rng: Rng,
+    /// True prices only, so every scenario sees the same market.
+    prng: Rng,
+    /// Attackers only.
+    arng: Rng,
     now: i64,
     window_start: i64,
     end: i64,
@@ -185,6 +189,8 @@ impl World {
         let end = window_start + i64::from(cfg.days) * DAY_MS;
         let mut w = World {
             rng: rng.fork(1),
+            prng: rng.fork(2),
+            arng: rng.fork(3),
             cfg,
             attack,
             now: EPOCH,
@@ -237,20 +243,20 @@ impl World {
         // Zipf-like popularity over a shuffled order.
         let mut ranks: Vec<usize> = (0..n).collect();
         for i in (1..n).rev() {
-            let j = self.rng.range(0, i as i64) as usize;
+            let j = self.prng.range(0, i as i64) as usize;
             ranks.swap(i, j);
         }
         for (i, rank) in ranks.iter().enumerate() {
             let pop = 1.0 / ((*rank + 1) as f64).powf(0.8);
-            let regular = (500.0 * (400.0f64).powf(self.rng.f64())).round() as i64;
-            let watchers = (300.0 * pop.powf(1.2) * self.rng.uniform(0.2, 1.0)).floor() as usize;
+            let regular = (500.0 * (400.0f64).powf(self.prng.f64())).round() as i64;
+            let watchers = (300.0 * pop.powf(1.2) * self.prng.uniform(0.2, 1.0)).floor() as usize;
             let watches = (0..watchers)
                 .map(|_| Watch {
-                    target: regular * (100 - self.rng.range(5, 40)) / 100,
+                    target: regular * (100 - self.prng.range(5, 40)) / 100,
                     armed: true,
                 })
                 .collect::<Vec<_>>();
-            let cold = self.rng.chance(0.03);
+            let cold = self.prng.chance(0.03);
             let truth = Reading::in_stock(regular);
             self.products.push(Product {
                 regular,
@@ -281,7 +287,7 @@ impl World {
             } else {
                 self.watched.push(i);
             }
-            let first = self.rng.exp_ms(self.cfg.change_every_days * DAY_MS as f64);
+            let first = self.prng.exp_ms(self.cfg.change_every_days * DAY_MS as f64);
             self.at(EPOCH + first, Ev::Change(i));
         }
         self.popularity = self.products.iter().map(|p| p.popularity).collect();
@@ -305,9 +311,12 @@ impl World {
     }
 
     fn new_key(&mut self, attacker: bool, registered_at: i64, net: [u8; 16], vpd: f64) -> usize {
-        let interests = (0..15)
-            .map(|_| self.rng.weighted(&self.popularity))
-            .collect();
+        let r = if attacker {
+            &mut self.arng
+        } else {
+            &mut self.rng
+        };
+        let interests = (0..15).map(|_| r.weighted(&self.popularity)).collect();
         let k = self.keys.len();
         self.keys.push(Key {
             rep: Reputation::new(registered_at),
@@ -323,7 +332,12 @@ impl World {
             lied: false,
         });
         if vpd > 0.0 {
-            let first = self.rng.exp_ms(DAY_MS as f64 / vpd);
+            let r = if attacker {
+                &mut self.arng
+            } else {
+                &mut self.rng
+            };
+            let first = r.exp_ms(DAY_MS as f64 / vpd);
             self.at(self.now.max(registered_at) + first, Ev::Visit(k));
         }
         k
@@ -340,12 +354,12 @@ impl World {
             Attack::None => {}
             Attack::PennyBomb | Attack::KeyChurn | Attack::VerifierExhaustion => {
                 self.at(ws, Ev::AttackTick);
-                self.attacker_nets = (0..20).map(|_| self.rng.bytes16()).collect();
+                self.attacker_nets = (0..20).map(|_| self.arng.bytes16()).collect();
             }
             Attack::SybilSwarm => {
                 self.now = ws;
                 for _ in 0..200 {
-                    let net = self.rng.bytes16();
+                    let net = self.arng.bytes16();
                     let k = self.new_key(true, ws, net, 15.0);
                     self.crew.push(k);
                 }
@@ -354,16 +368,16 @@ impl World {
             }
             Attack::Sleeper => {
                 for _ in 0..20 {
-                    let net = self.rng.bytes16();
+                    let net = self.arng.bytes16();
                     let k = self.new_key(true, EPOCH - 2 * DAY_MS, net, 30.0);
                     self.crew.push(k);
-                    let first = ws + 2 * DAY_MS + self.rng.exp_ms(DAY_MS as f64);
+                    let first = ws + 2 * DAY_MS + self.arng.exp_ms(DAY_MS as f64);
                     self.at(first, Ev::SleeperStrike(k));
                 }
             }
             Attack::SlowPoison => {
                 for _ in 0..20 {
-                    let net = self.rng.bytes16();
+                    let net = self.arng.bytes16();
                     let k = self.new_key(true, EPOCH - 2 * DAY_MS, net, 30.0);
                     self.crew.push(k);
                 }
@@ -371,7 +385,7 @@ impl World {
             }
             Attack::Collusion => {
                 for i in 0..12 {
-                    let net = self.rng.bytes16();
+                    let net = self.arng.bytes16();
                     let k = self.new_key(true, EPOCH - (2 + i) * DAY_MS, net, 30.0);
                     self.crew.push(k);
                 }
@@ -379,7 +393,7 @@ impl World {
             }
             Attack::DealSuppression => {
                 for _ in 0..10 {
-                    let net = self.rng.bytes16();
+                    let net = self.arng.bytes16();
                     let k = self.new_key(true, EPOCH - 2 * DAY_MS, net, 30.0);
                     self.crew.push(k);
                 }
@@ -448,7 +462,7 @@ impl World {
                         },
                     );
                 }
-                let dt = self.rng.exp_ms(DAY_MS as f64);
+                let dt = self.arng.exp_ms(DAY_MS as f64);
                 self.after(dt, Ev::SleeperStrike(k));
             }
             Ev::Suppress {
@@ -484,21 +498,31 @@ impl World {
 
     fn visit(&mut self, k: usize) {
         let key = &self.keys[k];
-        let vpd = key.visits_per_day;
-        let p = key.interests[self.rng.range(0, key.interests.len() as i64 - 1) as usize];
+        let (vpd, attacker, poison) = (key.visits_per_day, key.attacker, key.poison);
+        let r = if attacker {
+            &mut self.arng
+        } else {
+            &mut self.rng
+        };
+        let p = key.interests[r.range(0, key.interests.len() as i64 - 1) as usize];
         let truth = self.products[p].truth;
         let mut reading = truth;
-        if key.attacker {
-            if key.poison && self.rng.chance(0.3) {
+        let mut lied = false;
+        if attacker {
+            if poison && r.chance(0.3) {
                 if let Some(x) = truth.price {
-                    reading.price = Some(x * (100 + self.rng.range(8, 25)) / 100);
-                    self.keys[k].lied = true;
+                    reading.price = Some(x * (100 + r.range(8, 25)) / 100);
+                    lied = true;
                 }
             }
-        } else if self.rng.chance(self.cfg.parse_error_rate) {
+        } else if r.chance(self.cfg.parse_error_rate) {
             reading.price = truth.price.map(|x| (x / 100).max(1));
         }
-        let delay = self.rng.range(0, 30 * SECOND);
+        let delay = r.range(0, 30 * SECOND);
+        let next = r.exp_ms(DAY_MS as f64 / vpd);
+        if lied {
+            self.keys[k].lied = true;
+        }
         self.after(
             delay,
             Ev::Deliver {
@@ -508,7 +532,6 @@ impl World {
                 observed_at: self.now,
             },
         );
-        let next = self.rng.exp_ms(DAY_MS as f64 / vpd);
         self.after(next, Ev::Visit(k));
     }
 
@@ -572,8 +595,16 @@ impl World {
             crawl_pending: prod.job.is_some(),
             corroboration: corroboration(&set),
             corroborating_groups: established_groups(&set),
-            spot_draw: self.rng.f64(),
-            crawl_draw: self.rng.f64(),
+            spot_draw: if attacker {
+                self.arng.f64()
+            } else {
+                self.rng.f64()
+            },
+            crawl_draw: if attacker {
+                self.arng.f64()
+            } else {
+                self.rng.f64()
+            },
         };
         let d = decide(&ctx);
         if window {
@@ -751,7 +782,7 @@ impl World {
     // ---- true prices ----
 
     fn change(&mut self, p: usize) {
-        let next = self.rng.exp_ms(self.cfg.change_every_days * DAY_MS as f64);
+        let next = self.prng.exp_ms(self.cfg.change_every_days * DAY_MS as f64);
         self.after(next, Ev::Change(p));
         if self.products[p].temporary {
             return;
@@ -762,10 +793,10 @@ impl World {
         }
         let old = self.products[p].truth;
         let regular = self.products[p].regular;
-        let r = self.rng.f64();
+        let r = self.prng.f64();
         let (truth, temp_for) = if r < 0.55 {
-            let pct = self.rng.range(2, 20);
-            let up = self.rng.chance(0.5);
+            let pct = self.prng.range(2, 20);
+            let up = self.prng.chance(0.5);
             let newp = if up {
                 regular * (100 + pct) / 100
             } else {
@@ -774,21 +805,21 @@ impl World {
             self.products[p].regular = newp.max(1);
             (Reading::in_stock(newp.max(1)), None)
         } else if r < 0.80 {
-            let off = self.rng.range(15, 45);
-            let hours = self.rng.range(2, 48);
+            let off = self.prng.range(15, 45);
+            let hours = self.prng.range(2, 48);
             (
                 Reading::in_stock((regular * (100 - off) / 100).max(1)),
                 Some(hours * HOUR),
             )
         } else if r < 0.92 {
-            let off = self.rng.range(51, 75);
-            let hours = self.rng.range(1, 6);
+            let off = self.prng.range(51, 75);
+            let hours = self.prng.range(1, 6);
             (
                 Reading::in_stock((regular * (100 - off) / 100).max(1)),
                 Some(hours * HOUR),
             )
         } else {
-            let hours = self.rng.range(2, 24);
+            let hours = self.prng.range(2, 24);
             (
                 Reading {
                     price: None,
@@ -808,7 +839,7 @@ impl World {
             if dropped && !self.products[p].watches.is_empty() {
                 for i in 0..self.crew.len() {
                     let key = self.crew[i];
-                    let start = self.rng.range(0, 60 * SECOND);
+                    let start = self.arng.range(0, 60 * SECOND);
                     self.after(
                         start,
                         Ev::Suppress {
@@ -1067,9 +1098,9 @@ impl World {
             return None;
         }
         let n = list.len() as i64 - 1;
-        let mut best = list[self.rng.range(0, n) as usize];
+        let mut best = list[self.arng.range(0, n) as usize];
         for _ in 0..4 {
-            let c = list[self.rng.range(0, n) as usize];
+            let c = list[self.arng.range(0, n) as usize];
             if self.products[c].watches.len() > self.products[best].watches.len() {
                 best = c;
             }
@@ -1102,7 +1133,7 @@ impl World {
     fn attacker_net(&mut self, pool: usize) -> [u8; 16] {
         let n = self.attacker_nets.len().min(pool).max(1) as i64;
         self.attacker_nets
-            .get(self.rng.range(0, n - 1) as usize)
+            .get(self.arng.range(0, n - 1) as usize)
             .copied()
             .unwrap_or([0; 16])
     }
@@ -1130,9 +1161,9 @@ impl World {
                         .filter(|&k| !self.keys[k].rep.distrusted(now))
                         .collect();
                     for j in 0..live.len().min(40) {
-                        let i = self.rng.range(j as i64, live.len() as i64 - 1) as usize;
+                        let i = self.arng.range(j as i64, live.len() as i64 - 1) as usize;
                         let k = live[i];
-                        let dt = self.rng.range(0, 10 * MINUTE_MS);
+                        let dt = self.arng.range(0, 10 * MINUTE_MS);
                         self.lie_at(dt, k, p, fake);
                     }
                 }
@@ -1188,13 +1219,13 @@ impl World {
                 for _ in 0..150 {
                     let net = self.attacker_net(20);
                     let k = self.fresh_attacker(Some(net));
-                    let p = self.rng.range(0, n) as usize;
-                    let dt = self.rng.range(0, HOUR - 1);
+                    let p = self.arng.range(0, n) as usize;
+                    let dt = self.arng.range(0, HOUR - 1);
                     self.lie_at(dt, k, p, 1);
                     for _ in 0..10 {
-                        let q = self.rng.range(0, n) as usize;
+                        let q = self.arng.range(0, n) as usize;
                         let price = self.fake_price(q, 120);
-                        let dt2 = dt + self.rng.range(1, 10 * MINUTE_MS);
+                        let dt2 = dt + self.arng.range(1, 10 * MINUTE_MS);
                         self.lie_at(dt2, k, q, price);
                     }
                 }
