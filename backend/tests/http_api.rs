@@ -23,6 +23,20 @@ async fn registered_app(config: ApiConfig) -> (TestApp, wasm_core::protocol::Key
     (app, kp)
 }
 
+/// An app whose reporting key is a trusted verifier: every fresh report
+/// publishes at once (as `verified`). The tests of publishing, history and
+/// caching use it; the trust decisions for collector keys are tested in
+/// `trust_api.rs` and the store tests.
+async fn verifier_app() -> (TestApp, wasm_core::protocol::Keypair) {
+    let kp = keypair(1);
+    let app = TestApp::new(ApiConfig {
+        trusted_verifier_keys: HashSet::from([kp.public_bytes()]),
+        ..test_config()
+    })
+    .await;
+    (app, kp)
+}
+
 #[tokio::test]
 async fn public_endpoints_answer() {
     let app = TestApp::new(test_config()).await;
@@ -112,7 +126,7 @@ async fn key_registration() {
 
 #[tokio::test]
 async fn reports_publish_and_read_back() {
-    let (app, kp) = registered_app(test_config()).await;
+    let (app, kp) = verifier_app().await;
     let t = app.now();
     let r1 = signed_report(obs(&kp, 1, ASIN, Some(4999), t - 120_000), &kp);
     let r2 = signed_report(obs(&kp, 2, ASIN, Some(3999), t - 60_000), &kp);
@@ -131,7 +145,7 @@ async fn reports_publish_and_read_back() {
     assert_eq!(v["watchers"], 0);
     let new = &v["offers"]["new"];
     assert_eq!(new["price_minor"], 3999);
-    assert_eq!(new["status"], "provisional");
+    assert_eq!(new["status"], "verified");
     assert_eq!(new["availability"], "in_stock");
     assert_eq!(new["seller"], "amazon");
     assert_eq!(new["reporters"], 1);
@@ -143,7 +157,7 @@ async fn reports_publish_and_read_back() {
         new["highest"],
         serde_json::json!({"price_minor": 4999, "at": t - 120_000})
     );
-    assert!(new["last_verified_at"].is_null());
+    assert_eq!(new["last_verified_at"], t - 60_000);
 
     let (s, _, v) = app
         .get(&format!(
@@ -204,7 +218,7 @@ async fn reports_publish_and_read_back() {
 /// stored report drops its product's cached answers at once.
 #[tokio::test]
 async fn a_stored_report_refreshes_cached_history() {
-    let (app, kp) = registered_app(test_config()).await;
+    let (app, kp) = verifier_app().await;
     let t = app.now();
     let r1 = signed_report(obs(&kp, 1, ASIN, Some(4999), t - 120_000), &kp);
     let (s, _, _) = app.report(&[r1]).await;
@@ -326,7 +340,8 @@ async fn each_bad_report_is_rejected_and_stores_nothing() {
             "bad_signature",
             "invalid_field",
             "invalid_field",
-            "accepted",
+            // The first report of an unknown product: cold start.
+            "provisional",
             "invalid_field",
             "stale",
             "future",
@@ -426,7 +441,8 @@ async fn rate_limits_answer_429_with_retry_after() {
     // Per key (after the signature): the third report of the key is limited.
     assert_eq!(
         v["results"],
-        serde_json::json!([{"status": "accepted"}, {"status": "accepted"}, {"status": "rejected", "reason": "rate_limited"}])
+        // Cold start publishes the first as provisional; the second agrees.
+        serde_json::json!([{"status": "provisional"}, {"status": "accepted"}, {"status": "rejected", "reason": "rate_limited"}])
     );
     // Per address: the bucket of 3 is empty now.
     let (s, h, v) = app.report(&[r(4)]).await;

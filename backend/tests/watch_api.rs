@@ -25,11 +25,19 @@ struct W {
 }
 
 impl W {
+    /// Prices are reported by a trusted verifier key: these tests are
+    /// about the watch rules, and only verified (or otherwise safe) prices
+    /// may fire alerts since the trust issue. The decisions for collector
+    /// keys are tested in `trust_store.rs` and `trust_api.rs`.
     async fn new() -> W {
-        let app = TestApp::new(test_config()).await;
         let kp = keypair(1);
+        let app = TestApp::new(backend::http::ApiConfig {
+            trusted_verifier_keys: std::collections::HashSet::from([kp.public_bytes()]),
+            ..test_config()
+        })
+        .await;
         let (s, _) = app.register(&kp).await;
-        assert_eq!(s, StatusCode::CREATED);
+        assert_eq!(s, StatusCode::OK, "verifier keys are registered at start");
         W {
             app,
             kp,
@@ -437,7 +445,8 @@ async fn restart_between_change_and_evaluation_loses_and_duplicates_nothing() {
         seller: wasm_core::types::Seller::Amazon,
         title: "t".into(),
         observed_at: t,
-        trusted: false,
+        // A verifier's observation: it may alert at once.
+        trusted: true,
         net_hash: None,
         raw: "{}".into(),
     };

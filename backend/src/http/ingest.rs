@@ -319,6 +319,8 @@ fn status_of(outcome: IngestOutcome) -> ReportResult {
         IngestOutcome::Stored => ReportResult::ok("stored"),
         IngestOutcome::Duplicate => ReportResult::ok("duplicate"),
         IngestOutcome::CurrencyMismatch => ReportResult::rejected("invalid_field"),
+        IngestOutcome::Provisional => ReportResult::ok("provisional"),
+        IngestOutcome::Held => ReportResult::ok("held"),
     }
 }
 
@@ -473,7 +475,13 @@ async fn reports_inner(state: &AppState, req: Request) -> Result<Response, ApiEr
     };
     // A stored report changes its product's history: drop cached charts.
     for (r, o) in to_store.iter().zip(&outcomes) {
-        if matches!(o, IngestOutcome::Accepted | IngestOutcome::Stored) {
+        if matches!(
+            o,
+            IngestOutcome::Accepted
+                | IngestOutcome::Stored
+                | IngestOutcome::Provisional
+                | IngestOutcome::Held
+        ) {
             state.history_cache.invalidate(&r.marketplace, &r.asin);
         }
     }

@@ -21,7 +21,17 @@ pub struct Metrics {
     latency_counts: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_us: AtomicU64,
+    /// Verification jobs handed out by `POST /v1/verification/lease`.
+    jobs_leased: AtomicU64,
+    /// Verification results by outcome (`confirmed`, `refuted`, `failed`,
+    /// `not_found`, `retry`, `duplicate`).
+    job_results: Mutex<BTreeMap<&'static str, u64>>,
+    /// Enqueue-to-result latencies (ms) of the last finished jobs.
+    job_latencies: Mutex<std::collections::VecDeque<i64>>,
 }
+
+/// Finished-job latencies kept for the p50/p99 gauges.
+const LATENCY_WINDOW: usize = 1024;
 
 impl Metrics {
     /// Counts one HTTP request by route template, method and status.
@@ -50,6 +60,108 @@ impl Metrics {
         self.latency_count.fetch_add(1, Ordering::Relaxed);
         let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
         self.latency_sum_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    /// Counts leased verification jobs.
+    pub fn jobs_leased(&self, n: usize) {
+        self.jobs_leased
+            .fetch_add(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// Counts one verification result; a finished job also records its
+    /// queue latency (enqueue to result).
+    pub fn job_result(&self, outcome: &'static str, latency_ms: Option<i64>) {
+        if let Ok(mut m) = self.job_results.lock() {
+            *m.entry(outcome).or_default() += 1;
+        }
+        if let (Some(ms), Ok(mut l)) = (latency_ms, self.job_latencies.lock()) {
+            if l.len() >= LATENCY_WINDOW {
+                l.pop_front();
+            }
+            l.push_back(ms.max(0));
+        }
+    }
+
+    /// p50 and p99 (ms) of the recorded verification latencies.
+    pub fn job_latency_quantiles(&self) -> Option<(i64, i64)> {
+        let mut v: Vec<i64> = self.job_latencies.lock().ok()?.iter().copied().collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_unstable();
+        let q = |p: usize| v[((v.len() - 1) * p).div_ceil(100)];
+        Some((q(50), q(99)))
+    }
+
+    /// The verification part of the exposition: queue depth (from the
+    /// store), leases, results, latency, and the trust decisions.
+    pub fn render_verification(&self, depth: Option<&crate::store::verify::QueueDepth>) -> String {
+        let mut out = String::new();
+        out.push_str(
+            "# HELP pricewatch_verification_queue_depth Open verification jobs by state and criticality.\n",
+        );
+        out.push_str("# TYPE pricewatch_verification_queue_depth gauge\n");
+        if let Some(d) = depth {
+            use crate::store::verify::JobState;
+            for state in [JobState::Queued, JobState::Leased, JobState::Holding] {
+                for critical in [false, true] {
+                    let n = d
+                        .open
+                        .iter()
+                        .filter(|(s, c, _)| *s == state && *c == critical)
+                        .map(|e| e.2)
+                        .sum::<i64>();
+                    let _ = writeln!(
+                        out,
+                        "pricewatch_verification_queue_depth{{state=\"{}\",critical=\"{critical}\"}} {n}",
+                        state.as_str()
+                    );
+                }
+            }
+        }
+        out.push_str("# HELP pricewatch_verification_leased_total Verification jobs leased.\n");
+        out.push_str("# TYPE pricewatch_verification_leased_total counter\n");
+        let _ = writeln!(
+            out,
+            "pricewatch_verification_leased_total {}",
+            self.jobs_leased.load(Ordering::Relaxed)
+        );
+        out.push_str(
+            "# HELP pricewatch_verification_results_total Verification results by outcome.\n",
+        );
+        out.push_str("# TYPE pricewatch_verification_results_total counter\n");
+        if let Ok(m) = self.job_results.lock() {
+            for (outcome, n) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "pricewatch_verification_results_total{{outcome=\"{outcome}\"}} {n}"
+                );
+            }
+        }
+        out.push_str(
+            "# HELP pricewatch_verification_latency_seconds Enqueue-to-result latency of the last 1024 finished jobs.\n",
+        );
+        out.push_str("# TYPE pricewatch_verification_latency_seconds summary\n");
+        if let Some((p50, p99)) = self.job_latency_quantiles() {
+            for (q, v) in [("0.5", p50), ("0.99", p99)] {
+                let _ = writeln!(
+                    out,
+                    "pricewatch_verification_latency_seconds{{quantile=\"{q}\"}} {}",
+                    v as f64 / 1000.0
+                );
+            }
+        }
+        out.push_str(
+            "# HELP pricewatch_trust_decisions_total Stored reports by trust decision status and reason.\n",
+        );
+        out.push_str("# TYPE pricewatch_trust_decisions_total counter\n");
+        for ((status, reason), n) in crate::store::verify::decision_counts() {
+            let _ = writeln!(
+                out,
+                "pricewatch_trust_decisions_total{{status=\"{status}\",reason=\"{reason}\"}} {n}"
+            );
+        }
+        out
     }
 
     /// The text exposition.

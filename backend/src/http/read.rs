@@ -74,6 +74,10 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             // Alert delivery counters (deliveries, retries, dead letters
             // per channel) when the notifier's channels are set up.
             let mut text = state.metrics.render();
+            // Queue depth is read from the store (shared by every process
+            // on one PostgreSQL database); a failure only leaves it out.
+            let depth = state.store.queue_depth().await.ok();
+            text.push_str(&state.metrics.render_verification(depth.as_ref()));
             if let Some(ch) = &state.channels {
                 text.push_str(&ch.metrics().render_prometheus());
             }
@@ -317,8 +321,17 @@ async fn history_body(
             drops: s.drops,
             increases: s.increases,
         },
-        // Verification (and so corrections) arrive with the trust issue.
-        corrections: [],
+        corrections: state
+            .store
+            .corrections(h.info.id, q.condition, h.from, h.to)
+            .await?
+            .iter()
+            .map(|c| CorrectionBody {
+                at: c.at,
+                reported_price_minor: c.reported_price_minor,
+                verified_price_minor: c.verified_price_minor,
+            })
+            .collect(),
     };
     serde_json::to_vec(&body)
         .map(Bytes::from)
@@ -357,7 +370,14 @@ struct HistoryBody<'a> {
     granularity: &'static str,
     points: Vec<PointBody>,
     stats: StatsBody,
-    corrections: [u8; 0],
+    corrections: Vec<CorrectionBody>,
+}
+
+#[derive(Serialize)]
+struct CorrectionBody {
+    at: i64,
+    reported_price_minor: Option<i64>,
+    verified_price_minor: Option<i64>,
 }
 
 fn int_param(

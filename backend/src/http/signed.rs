@@ -4,12 +4,18 @@
 //! strict signature over the canonical request (401 `bad_signature`), the
 //! key is registered and not erased (403), the nonce is new for this key
 //! (409 `replay`; nonces are kept until the timestamp leaves the window).
+//!
+//! The verifier endpoints work the verification queue of the trust issue
+//! (`store::verify`): a result's observation must be signed by the same
+//! verifier key, strictly valid, fresh, and about the job's product;
+//! then it is stored like any trusted report.
 
 use super::error::ApiError;
 use super::ingest::client_ip;
 use super::json::{body_bytes, parse};
 use super::AppState;
-use crate::store::KeyRecord;
+use crate::store::verify::{JobTarget, ResultApplied, VerifierOutcome};
+use crate::store::{KeyRecord, NewReport};
 use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
@@ -18,7 +24,8 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 use wasm_core::protocol::{
-    b64u_decode, check_request_time, verify_request, PublicKey, Report, REQUEST_CLOCK_SKEW_MS,
+    b64u_decode, check_freshness, check_request_time, verify_request, PublicKey, Report,
+    REQUEST_CLOCK_SKEW_MS,
 };
 
 fn header<'a>(req: &'a Request, name: &str) -> Result<&'a str, ApiError> {
@@ -139,10 +146,11 @@ struct LeaseRequest {
     lease_ms: u64,
 }
 
-/// `POST /v1/verification/lease`: the queue arrives with the trust issue;
-/// until then it is always empty.
+/// `POST /v1/verification/lease`: up to `max` jobs by priority (20% of
+/// the capacity reserved for critical jobs, see `trust::pick_jobs`),
+/// leased to the requesting verifier for `lease_ms`.
 pub async fn lease(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
-    let (_, body) = verifier(&state, req).await?;
+    let (rec, body) = verifier(&state, req).await?;
     let l: LeaseRequest = parse(&body)?;
     if l.max == 0 || l.max > 1000 || l.lease_ms == 0 || l.lease_ms > 3_600_000 {
         return Err(ApiError::unprocessable(
@@ -150,35 +158,170 @@ pub async fn lease(State(state): State<AppState>, req: Request) -> Result<Respon
             "max is 1..=1000 and lease_ms 1..=3600000",
         ));
     }
-    Ok(Json(json!({"jobs": []})).into_response())
+    let lease_ms = i64::try_from(l.lease_ms).unwrap_or(3_600_000);
+    let jobs = state
+        .store
+        .lease_jobs(rec.id, l.max, lease_ms, state.now())
+        .await?;
+    state.metrics.jobs_leased(jobs.len());
+    let jobs: Vec<_> = jobs
+        .iter()
+        .map(|j| {
+            json!({
+                "id": j.id,
+                "asin": j.asin,
+                "marketplace": j.marketplace,
+                "condition": j.condition.as_str(),
+                "reason": j.reason,
+                "priority": j.priority,
+                "critical": j.critical,
+                "enqueued_at": j.enqueued_at,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "jobs": jobs })).into_response())
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code)] // read once the verification queue exists
 struct ResultRequest {
     outcome: String,
     #[serde(default)]
     report: Option<Report>,
 }
 
-/// `POST /v1/verification/{id}/result`: no job exists yet, so every id is
-/// unknown (404) once the request itself is valid.
+fn unknown_job(id: &str) -> ApiError {
+    ApiError::not_found("unknown_job", format!("no verification job {id:?}"))
+}
+
+/// The verifier's observation as a report to store: signed by the
+/// requesting verifier key, strictly valid, fresh, about the job's product
+/// and in its currency.
+fn observation(
+    state: &AppState,
+    rec: &KeyRecord,
+    target: &JobTarget,
+    report: Report,
+    now: i64,
+) -> Result<NewReport, ApiError> {
+    let invalid = |m: &str| ApiError::unprocessable("invalid_report", m.to_string());
+    report
+        .obs
+        .canonical_bytes()
+        .map_err(|e| ApiError::unprocessable("invalid_field", e.to_string()))?;
+    check_freshness(report.obs.observed_at, now)
+        .map_err(|e| ApiError::unprocessable(e.reason(), "observed_at is out of range"))?;
+    if b64u_decode(&report.obs.key).ok().as_deref() != Some(&rec.public_key[..]) {
+        return Err(invalid(
+            "the observation is not signed by the requesting verifier key",
+        ));
+    }
+    report.verify().map_err(|_| {
+        ApiError::unauthorized(
+            "bad_signature",
+            "the observation's signature does not verify",
+        )
+    })?;
+    if report.obs.asin != target.asin
+        || report.obs.marketplace != target.marketplace
+        || report.obs.condition != target.condition
+    {
+        return Err(invalid("the observation is not about the job's product"));
+    }
+    if report.obs.currency != target.currency {
+        return Err(ApiError::unprocessable(
+            "invalid_field",
+            "the observation's currency is not the product's",
+        ));
+    }
+    let nonce = b64u_decode(&report.obs.nonce)
+        .ok()
+        .and_then(|b| <[u8; 16]>::try_from(b.as_slice()).ok())
+        .ok_or_else(|| ApiError::unprocessable("invalid_field", "nonce is not 16 bytes"))?;
+    let price = report
+        .obs
+        .price_minor
+        .map(i64::try_from)
+        .transpose()
+        .map_err(|_| ApiError::unprocessable("invalid_field", "price_minor is too large"))?;
+    let raw = serde_json::to_string(&report).map_err(|_| ApiError::internal())?;
+    let _ = state;
+    let o = report.obs;
+    Ok(NewReport {
+        key_id: rec.id,
+        nonce,
+        marketplace: o.marketplace,
+        asin: o.asin,
+        condition: o.condition,
+        price_minor: price,
+        currency: o.currency,
+        availability: o.availability,
+        seller: o.seller,
+        title: o.title,
+        observed_at: o.observed_at,
+        trusted: true,
+        net_hash: None,
+        raw,
+    })
+}
+
+/// `POST /v1/verification/{id}/result`: 204 once applied (see
+/// `Storage::finish_job`); a second result for a finished job is 204 and
+/// changes nothing; an unknown id is 404.
 pub async fn result(
     State(state): State<AppState>,
     Path(id): Path<String>,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let (_, body) = verifier(&state, req).await?;
+    let (rec, body) = verifier(&state, req).await?;
     let r: ResultRequest = parse(&body)?;
-    if !["observed", "not_found", "captcha", "blocked", "failed"].contains(&r.outcome.as_str()) {
+    let Some(outcome) = VerifierOutcome::parse(&r.outcome) else {
         return Err(ApiError::unprocessable(
             "invalid_field",
             "outcome is observed, not_found, captcha, blocked or failed",
         ));
+    };
+    let job_id = id.parse::<i64>().map_err(|_| unknown_job(&id))?;
+    let target = state
+        .store
+        .job_target(job_id)
+        .await?
+        .ok_or_else(|| unknown_job(&id))?;
+    if target.finished {
+        state.metrics.job_result("duplicate", None);
+        return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    Err(ApiError::not_found(
-        "unknown_job",
-        format!("no verification job {id:?}"),
-    ))
+    let now = state.now();
+    let obs = match (outcome, r.report) {
+        (VerifierOutcome::Observed, Some(report)) => {
+            Some(observation(&state, &rec, &target, report, now)?)
+        }
+        (VerifierOutcome::Observed, None) => {
+            return Err(ApiError::unprocessable(
+                "invalid_field",
+                "an observed result needs the signed report",
+            ))
+        }
+        _ => None,
+    };
+    let applied = state
+        .store
+        .finish_job(job_id, outcome, obs.as_ref(), now)
+        .await?;
+    match applied {
+        ResultApplied::Unknown => return Err(unknown_job(&id)),
+        ResultApplied::AlreadyFinished => state.metrics.job_result("duplicate", None),
+        ResultApplied::Retrying { .. } => state.metrics.job_result("retry", None),
+        ResultApplied::Finished {
+            outcome,
+            latency_ms,
+            ..
+        } => {
+            state.metrics.job_result(outcome.as_str(), Some(latency_ms));
+            state
+                .history_cache
+                .invalidate(&target.marketplace, &target.asin);
+        }
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -35,6 +35,9 @@
 pub mod history;
 pub mod postgres;
 pub mod sqlite;
+mod trust_postgres;
+mod trust_sqlite;
+pub mod verify;
 
 use crate::watch::{
     AlertRecord, DeliveryChannel, DeliveryState, EvalStats, NewWatch, PendingContact, Watch,
@@ -269,6 +272,12 @@ pub enum IngestOutcome {
     Duplicate,
     /// Not stored: the currency does not match the product's currency.
     CurrencyMismatch,
+    /// Published but flagged until a crawl verifies it; fires no alerts
+    /// (trust issue).
+    Provisional,
+    /// Stored, not published; a verification crawl is queued or pending
+    /// (trust issue).
+    Held,
 }
 
 impl IngestOutcome {
@@ -279,6 +288,8 @@ impl IngestOutcome {
             IngestOutcome::Stored => 1,
             IngestOutcome::Duplicate => 2,
             IngestOutcome::CurrencyMismatch => 3,
+            IngestOutcome::Provisional => verify::status::PROVISIONAL,
+            IngestOutcome::Held => verify::status::HELD,
         }
     }
 }
@@ -298,6 +309,12 @@ pub struct Offer {
     pub status: OfferStatus,
     /// Last time a trusted verifier observed this product (ms).
     pub last_verified_at: Option<i64>,
+    /// Lowest price a verifier (or confirmed reports) published, and when.
+    pub verified_low: Option<(i64, i64)>,
+    /// The value the watch outbox last saw (price, availability); `None`
+    /// before the first price that may alert. Provisional and held prices
+    /// never reach the outbox (see [`verify`]).
+    pub alerted: Option<(Option<i64>, Availability)>,
 }
 
 /// The decision for one valid report, before the trust issue refines it.
@@ -771,9 +788,78 @@ pub trait Storage: Send + Sync + 'static {
         Err(watches_unsupported())
     }
 
+    // ---- Verification queue (trust issue, see `verify`). The defaults
+    // refuse; SQLite and PostgreSQL implement them all.
+
+    /// Leases up to `max` jobs to the verifier key `owner` for `lease_ms`:
+    /// queued jobs due at `now` and jobs whose lease expired, by priority
+    /// with [`crate::trust::pick_jobs`]'s reserved critical share.
+    async fn lease_jobs(
+        &self,
+        _owner: KeyId,
+        _max: u32,
+        _lease_ms: i64,
+        _now: i64,
+    ) -> StoreResult<Vec<verify::LeasedJob>> {
+        Err(trust_unsupported())
+    }
+
+    /// The product of job `id` (`None`: no such job).
+    async fn job_target(&self, _id: i64) -> StoreResult<Option<verify::JobTarget>> {
+        Err(trust_unsupported())
+    }
+
+    /// Applies a verifier's result to job `id` in one transaction
+    /// ([`crate::trust::resolve`]): `observed` comes with the verifier's
+    /// signed observation (already validated, `trusted`), which is
+    /// ingested like any report. Idempotent: a finished job gives
+    /// `AlreadyFinished` and changes nothing.
+    async fn finish_job(
+        &self,
+        _id: i64,
+        _outcome: verify::VerifierOutcome,
+        _observation: Option<&NewReport>,
+        _now: i64,
+    ) -> StoreResult<verify::ResultApplied> {
+        Err(trust_unsupported())
+    }
+
+    /// The periodic task of the queue (call it every few seconds to a
+    /// minute): finishes jobs whose hold expired, queues scheduled refresh
+    /// crawls of watched products no collector reported recently, and runs
+    /// the drift check.
+    async fn verification_tick(&self, _now: i64) -> StoreResult<verify::TickStats> {
+        Err(trust_unsupported())
+    }
+
+    /// Open jobs by state and criticality (`/metrics`).
+    async fn queue_depth(&self) -> StoreResult<verify::QueueDepth> {
+        Err(trust_unsupported())
+    }
+
+    /// Corrections of a series made in `[from, to]`, oldest first.
+    async fn corrections(
+        &self,
+        _product: ProductId,
+        _condition: Condition,
+        _from: i64,
+        _to: i64,
+    ) -> StoreResult<Vec<verify::CorrectionRow>> {
+        Ok(Vec::new())
+    }
+
+    /// Seeds the random draws of the trust decisions (spot checks, rule 5's
+    /// 20% crawl); by default they come from an OS-seeded generator.
+    /// Tests use it to make decisions repeatable.
+    fn seed_trust_rng(&self, _seed: u64) {}
+
     /// Waits until everything accepted so far is durable and stops
     /// background work (graceful shutdown).
     async fn close(&self);
+}
+
+fn trust_unsupported() -> StoreError {
+    StoreError::Config("the verification queue is not available on this storage backend".into())
 }
 
 fn watches_unsupported() -> StoreError {

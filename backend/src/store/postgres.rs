@@ -268,6 +268,16 @@ fn offer_from_row(row: &PgRow) -> Result<Offer, sqlx::Error> {
         observed_at: row.try_get("observed_at")?,
         status: OfferStatus::from_code(i64::from(row.try_get::<i16, _>("status")?)),
         last_verified_at: row.try_get("last_verified_at")?,
+        verified_low: row
+            .try_get::<Option<i64>, _>("verified_low")?
+            .zip(row.try_get::<Option<i64>, _>("verified_low_at")?),
+        alerted: match row.try_get::<Option<i16>, _>("alert_availability")? {
+            Some(a) => Some((
+                row.try_get("alert_price_minor")?,
+                code::availability_from(i64::from(a)),
+            )),
+            None => None,
+        },
     })
 }
 
@@ -595,7 +605,8 @@ async fn ingest_batch(
         let (ids, conds): (Vec<i64>, Vec<i16>) = series.iter().copied().unzip();
         let rows = sqlx::query(
             "SELECT o.product_id, o.condition, o.price_minor, o.availability, o.seller, \
-               o.observed_at, o.status, o.last_verified_at \
+               o.observed_at, o.status, o.last_verified_at, o.verified_low, o.verified_low_at, \
+               o.alert_price_minor, o.alert_availability \
              FROM offers o JOIN unnest($1::bigint[], $2::smallint[]) AS w(p, c) \
                ON o.product_id = w.p AND o.condition = w.c",
         )
@@ -759,6 +770,8 @@ async fn apply_report(
         observed_at: r.observed_at,
         status,
         last_verified_at: verified_at,
+        verified_low: current.and_then(|o| o.verified_low),
+        alerted: Some((r.price_minor, r.availability)),
     });
     Ok((decision.outcome, published))
 }
@@ -1047,7 +1060,8 @@ impl Storage for PostgresStore {
         let rows = sqlx::query(
             "SELECT p.id, p.title, p.currency, p.watchers, \
                o.condition, o.price_minor, o.availability, o.seller, o.observed_at, \
-               o.status, o.last_verified_at, \
+               o.status, o.last_verified_at, o.verified_low, o.verified_low_at, \
+               o.alert_price_minor, o.alert_availability, \
                lo.price_minor AS lo, lo.last_seen AS lo_at, \
                hi.price_minor AS hi, hi.last_seen AS hi_at, rep.reporters \
              FROM products p \

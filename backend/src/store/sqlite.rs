@@ -12,16 +12,21 @@
 //!   needs no product lookup); it is dropped whenever a transaction fails.
 //! * Runtime queries only (`sqlx::query`), no compile-time macros.
 
+use super::trust_sqlite as ts;
+use super::verify;
 use super::{
-    code, decide, plan_run_update, IngestOutcome, KeyActivity, KeyId, KeyRecord, NewReport, Offer,
+    code, plan_run_update, IngestOutcome, KeyActivity, KeyId, KeyRecord, NewReport, Offer,
     OfferStatus, OfferSummary, ProductId, ProductInfo, ProductRef, ProductSummary, PurgeStats,
     Registered, Run, RunPlan, Storage, StorageStats, StoreError, StoreResult,
 };
+use crate::trust::{self, Reading, ReportStatus, Reporter};
 use crate::watch::sqlite as ws;
 use crate::watch::{
     AlertRecord, DeliveryChannel, DeliveryState, EvalStats, NewWatch, PendingContact, Watch,
 };
 use async_trait::async_trait;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteRow, SqliteSynchronous,
@@ -49,12 +54,33 @@ struct CachedProduct {
 }
 
 /// In-memory state of the writer (see [`SeriesState`]).
-#[derive(Default)]
 struct Writer {
     products: HashMap<(String, String), CachedProduct>,
     series: HashMap<SeriesKey, SeriesState>,
     /// Outbox events written by the transaction in progress (watches).
     pending_events: u64,
+    /// Draws of the trust decisions (OS-seeded; `seed_trust_rng`).
+    rng: StdRng,
+    /// Drift check: timers per series and the last report id examined.
+    drift: HashMap<SeriesKey, trust::DriftTimer>,
+    drift_cursor: i64,
+    /// Decisions of the transaction in progress (`/metrics`, counted once
+    /// it commits).
+    decisions: Vec<(&'static str, &'static str)>,
+}
+
+impl Default for Writer {
+    fn default() -> Self {
+        Writer {
+            products: HashMap::new(),
+            series: HashMap::new(),
+            pending_events: 0,
+            rng: StdRng::from_entropy(),
+            drift: HashMap::new(),
+            drift_cursor: 0,
+            decisions: Vec::new(),
+        }
+    }
 }
 
 struct WriterConn {
@@ -165,7 +191,14 @@ fn run_from_row(row: &SqliteRow) -> StoreResult<Run> {
     })
 }
 
+/// Offer columns (`offer_from_row` reads them).
+const OFFER_COLS: &str = "price_minor, availability, seller, observed_at, status, \
+    last_verified_at, verified_low, verified_low_at, alert_price_minor, alert_availability";
+
 fn offer_from_row(row: &SqliteRow) -> StoreResult<Offer> {
+    let low: Option<i64> = row.try_get("verified_low")?;
+    let low_at: Option<i64> = row.try_get("verified_low_at")?;
+    let alert_avail: Option<i64> = row.try_get("alert_availability")?;
     Ok(Offer {
         price_minor: row.try_get("price_minor")?,
         availability: code::availability_from(row.try_get("availability")?),
@@ -173,6 +206,14 @@ fn offer_from_row(row: &SqliteRow) -> StoreResult<Offer> {
         observed_at: row.try_get("observed_at")?,
         status: OfferStatus::from_code(row.try_get("status")?),
         last_verified_at: row.try_get("last_verified_at")?,
+        verified_low: low.zip(low_at),
+        alerted: match alert_avail {
+            Some(a) => Some((
+                row.try_get("alert_price_minor")?,
+                code::availability_from(a),
+            )),
+            None => None,
+        },
     })
 }
 
@@ -404,6 +445,8 @@ async fn update_runs(
 struct SeriesState {
     tail: Option<Run>,
     offer: Option<Offer>,
+    /// The open verification job of the series (trust issue).
+    open_job: Option<i64>,
 }
 
 type SeriesKey = (ProductId, i64);
@@ -423,17 +466,21 @@ async fn load_series(
     .await?
     .map(|row| run_from_row(&row))
     .transpose()?;
-    let offer = sqlx::query(
-        "SELECT price_minor, availability, seller, observed_at, status, last_verified_at \
-         FROM offers WHERE product_id = ?1 AND condition = ?2",
-    )
+    let offer = sqlx::query(&format!(
+        "SELECT {OFFER_COLS} FROM offers WHERE product_id = ?1 AND condition = ?2"
+    ))
     .bind(product)
     .bind(cond)
     .fetch_optional(&mut *conn)
     .await?
     .map(|row| offer_from_row(&row))
     .transpose()?;
-    Ok(SeriesState { tail, offer })
+    let open_job = ts::open_job(conn, product, cond).await?;
+    Ok(SeriesState {
+        tail,
+        offer,
+        open_job,
+    })
 }
 
 /// An audit row waiting for the next multi-row insert.
@@ -442,6 +489,8 @@ struct AuditRow<'a> {
     product: ProductId,
     cond: i64,
     status: i64,
+    /// Decision reason code (`store::verify::reason`).
+    reason: i64,
 }
 
 /// Rows per multi-row statement (SQLite allows 32,766 bound values).
@@ -455,7 +504,7 @@ async fn flush_audit(
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
             "INSERT INTO reports (key_id, nonce, product_id, condition, observed_at, received_at, \
-               price_minor, availability, status, net_hash, raw) ",
+               price_minor, availability, status, net_hash, raw, reason) ",
         );
         qb.push_values(chunk, |mut b, a| {
             b.push_bind(a.r.key_id)
@@ -468,7 +517,8 @@ async fn flush_audit(
                 .push_bind(code::availability(a.r.availability))
                 .push_bind(a.status)
                 .push_bind(a.r.net_hash.map(|h| h.to_vec()))
-                .push_bind(a.r.raw.as_str());
+                .push_bind(a.r.raw.as_str())
+                .push_bind(a.reason);
         });
         qb.build().execute(&mut *conn).await?;
     }
@@ -515,7 +565,8 @@ async fn flush_offers(
     for chunk in all.chunks(ROWS_PER_STATEMENT) {
         let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
             "INSERT INTO offers (product_id, condition, price_minor, availability, seller, \
-               observed_at, status, last_verified_at, updated_at) ",
+               observed_at, status, last_verified_at, updated_at, verified_low, verified_low_at, \
+               alert_price_minor, alert_availability) ",
         );
         qb.push_values(chunk, |mut b, ((product, cond), o)| {
             b.push_bind(*product)
@@ -526,14 +577,21 @@ async fn flush_offers(
                 .push_bind(o.observed_at)
                 .push_bind(o.status as i64)
                 .push_bind(o.last_verified_at)
-                .push_bind(now);
+                .push_bind(now)
+                .push_bind(o.verified_low.map(|l| l.0))
+                .push_bind(o.verified_low.map(|l| l.1))
+                .push_bind(o.alerted.and_then(|a| a.0))
+                .push_bind(o.alerted.map(|a| code::availability(a.1)));
         });
         qb.push(
             " ON CONFLICT (product_id, condition) DO UPDATE SET \
                price_minor = excluded.price_minor, availability = excluded.availability, \
                seller = excluded.seller, observed_at = excluded.observed_at, \
                status = excluded.status, last_verified_at = excluded.last_verified_at, \
-               updated_at = excluded.updated_at",
+               updated_at = excluded.updated_at, verified_low = excluded.verified_low, \
+               verified_low_at = excluded.verified_low_at, \
+               alert_price_minor = excluded.alert_price_minor, \
+               alert_availability = excluded.alert_availability",
         );
         qb.build().execute(&mut *conn).await?;
     }
@@ -572,32 +630,6 @@ async fn stored_pairs(
     Ok(out)
 }
 
-/// The new published offer for a report that publishes.
-fn published(current: Option<&Offer>, r: &NewReport) -> Offer {
-    let agrees =
-        current.is_some_and(|o| o.price_minor == r.price_minor && o.availability == r.availability);
-    let status = if r.trusted {
-        OfferStatus::Verified
-    } else {
-        match current {
-            Some(o) if agrees => o.status,
-            _ => OfferStatus::Provisional,
-        }
-    };
-    Offer {
-        price_minor: r.price_minor,
-        availability: r.availability,
-        seller: r.seller,
-        observed_at: r.observed_at,
-        status,
-        last_verified_at: if r.trusted {
-            Some(r.observed_at)
-        } else {
-            current.and_then(|o| o.last_verified_at)
-        },
-    }
-}
-
 /// One batch in the open transaction. The common case (an observation at
 /// or after the start of its series' latest run) is applied to the cached
 /// tail in memory and written once per batch with multi-row statements;
@@ -610,11 +642,18 @@ async fn ingest_batch(
     now: i64,
 ) -> StoreResult<Vec<IngestOutcome>> {
     let mut seen = stored_pairs(conn, reports).await?;
+    let mut key_ids: Vec<KeyId> = reports.iter().map(|r| r.key_id).collect();
+    key_ids.sort_unstable();
+    key_ids.dedup();
+    let mut reporters = ts::load_reporters(conn, &key_ids).await?;
     let mut audit: Vec<AuditRow<'_>> = Vec::with_capacity(reports.len());
+    let mut links: Vec<ts::Link> = Vec::new();
     let mut dirty_runs: BTreeMap<(ProductId, i64, i64), Run> = BTreeMap::new();
     let mut dirty_offers: BTreeMap<SeriesKey, Offer> = BTreeMap::new();
-    // Published offers before this batch moved them (watch outbox).
+    // The value the watch outbox saw before this batch, and the alertable
+    // value it moved to (only decisions with `alert` move it).
     let mut before: BTreeMap<SeriesKey, Option<Offer>> = BTreeMap::new();
+    let mut alerted: BTreeMap<SeriesKey, Offer> = BTreeMap::new();
     let mut out = Vec::with_capacity(reports.len());
     for r in reports {
         let product = product_for(conn, &mut w.products, r, now).await?;
@@ -633,28 +672,54 @@ async fn ingest_batch(
                 // Write what is pending first: a series reloaded after the
                 // clear must find its latest state in the database.
                 flush_audit(conn, &mut audit, now).await?;
+                ts::flush_links(conn, &mut links).await?;
                 flush_runs(conn, &mut dirty_runs).await?;
                 flush_offers(conn, &dirty_offers, now).await?;
                 w.pending_events +=
-                    crate::watch::sqlite::flush_outbox(conn, &mut before, &dirty_offers, now)
-                        .await?;
+                    crate::watch::sqlite::flush_outbox(conn, &mut before, &alerted, now).await?;
                 dirty_offers.clear();
+                alerted.clear();
                 w.series.clear();
             }
             let st = load_series(conn, product.id, cond).await?;
             w.series.insert(key, st);
         }
-        let Some(st) = w.series.get_mut(&key) else {
-            return Err(StoreError::Database("series cache lost an entry".into()));
+        let (current, open_job) = match w.series.get(&key) {
+            Some(st) => (st.offer.clone(), st.open_job),
+            None => return Err(StoreError::Database("series cache lost an entry".into())),
         };
-        let decision = decide(st.offer.as_ref(), r, now);
+        let v = trust_decision(
+            conn,
+            &mut w.rng,
+            &reporters,
+            current.as_ref(),
+            open_job,
+            key,
+            r,
+            now,
+            &mut audit,
+        )
+        .await?;
+        let d = v.decision;
+        w.decisions.push((d.status.as_str(), d.reason));
+        let (status, outcome) = match d.status {
+            ReportStatus::Accepted => (IngestOutcome::Accepted.code(), IngestOutcome::Accepted),
+            ReportStatus::Stored => (IngestOutcome::Stored.code(), IngestOutcome::Stored),
+            ReportStatus::Provisional => (
+                IngestOutcome::Provisional.code(),
+                IngestOutcome::Provisional,
+            ),
+            ReportStatus::Held => (IngestOutcome::Held.code(), IngestOutcome::Held),
+        };
         audit.push(AuditRow {
             r,
             product: product.id,
             cond,
-            status: decision.outcome.code(),
+            status,
+            reason: verify::reason::code(d.reason),
         });
-        if !r.title.is_empty() && r.title != product.title && decision.publish {
+        let touches_offer = d.publish.is_some() || d.refresh_last_seen;
+        if !r.title.is_empty() && r.title != product.title && touches_offer {
             sqlx::query("UPDATE products SET title = ?1 WHERE id = ?2")
                 .bind(&r.title)
                 .bind(product.id)
@@ -664,59 +729,494 @@ async fn ingest_batch(
                 p.title = r.title.clone();
             }
         }
-        let t = r.observed_at;
-        let fast = match st.tail {
-            None => true,
-            Some(tail) => t >= tail.first_seen,
-        };
-        let plan = plan_run_update(st.tail.as_ref(), None, t, r.price_minor, r.availability);
-        if fast && plan != RunPlan::Split {
-            let run = match (plan, st.tail) {
-                (RunPlan::Count, Some(mut tail)) => {
-                    tail.n += 1;
-                    tail
-                }
-                (RunPlan::ExtendPrev, Some(mut tail)) => {
-                    tail.last_seen = t;
-                    tail.n += 1;
-                    tail
-                }
-                _ => Run {
-                    first_seen: t,
-                    last_seen: t,
-                    price_minor: r.price_minor,
-                    availability: r.availability,
-                    n: 1,
-                },
+        if verify::enters_history(&d) {
+            let Some(st) = w.series.get_mut(&key) else {
+                return Err(StoreError::Database("series cache lost an entry".into()));
             };
-            st.tail = Some(run);
-            dirty_runs.insert((product.id, cond, run.first_seen), run);
-        } else {
-            // General path: make the database current, then update in SQL.
-            flush_audit(conn, &mut audit, now).await?;
-            flush_runs(conn, &mut dirty_runs).await?;
-            update_runs(conn, product.id, cond, r).await?;
-            let fresh = load_series(conn, product.id, cond).await?;
-            if let Some(st) = w.series.get_mut(&key) {
-                st.tail = fresh.tail;
+            let t = r.observed_at;
+            let fast = match st.tail {
+                None => true,
+                Some(tail) => t >= tail.first_seen,
+            };
+            let plan = plan_run_update(st.tail.as_ref(), None, t, r.price_minor, r.availability);
+            if fast && plan != RunPlan::Split {
+                let run = match (plan, st.tail) {
+                    (RunPlan::Count, Some(mut tail)) => {
+                        tail.n += 1;
+                        tail
+                    }
+                    (RunPlan::ExtendPrev, Some(mut tail)) => {
+                        tail.last_seen = t;
+                        tail.n += 1;
+                        tail
+                    }
+                    _ => Run {
+                        first_seen: t,
+                        last_seen: t,
+                        price_minor: r.price_minor,
+                        availability: r.availability,
+                        n: 1,
+                    },
+                };
+                st.tail = Some(run);
+                dirty_runs.insert((product.id, cond, run.first_seen), run);
+            } else {
+                // General path: make the database current, then update in SQL.
+                flush_audit(conn, &mut audit, now).await?;
+                flush_runs(conn, &mut dirty_runs).await?;
+                update_runs(conn, product.id, cond, r).await?;
+                let fresh = load_series(conn, product.id, cond).await?;
+                if let Some(st) = w.series.get_mut(&key) {
+                    st.tail = fresh.tail;
+                }
             }
         }
-        if decision.publish {
+        if touches_offer {
+            let next = verify::next_offer(current.as_ref(), r, &d);
+            if d.alert {
+                before
+                    .entry(key)
+                    .or_insert_with(|| current.as_ref().and_then(verify::alert_view));
+                if let Some(a) = verify::alert_view(&next) {
+                    alerted.insert(key, a);
+                }
+            }
             if let Some(st) = w.series.get_mut(&key) {
-                let offer = published(st.offer.as_ref(), r);
-                before.entry(key).or_insert_with(|| st.offer.clone());
-                st.offer = Some(offer.clone());
-                dirty_offers.insert(key, offer);
+                st.offer = Some(next.clone());
+            }
+            dirty_offers.insert(key, next);
+        }
+        let mut job = open_job;
+        if let (Some(req), None) = (d.crawl, job) {
+            let trigger = (!r.trusted).then_some(r.key_id);
+            let id = ts::queue_job(conn, product.id, cond, &req, trigger, now).await?;
+            job = Some(id);
+            if let Some(st) = w.series.get_mut(&key) {
+                st.open_job = Some(id);
             }
         }
-        out.push(decision.outcome);
+        if let (true, Some(job)) = (d.attach, job) {
+            links.push(ts::Link {
+                job,
+                key_id: r.key_id,
+                nonce: r.nonce,
+                received_at: now,
+                observed_at: r.observed_at,
+                reading: Reading {
+                    price: r.price_minor,
+                    availability: r.availability,
+                },
+                held: d.status == ReportStatus::Held,
+                alerts: v.alerts,
+                agreed_verified: v.agreed_verified,
+            });
+        }
+        if let Some(j) = d.credit {
+            if let Some(k) = reporters.get_mut(&r.key_id) {
+                k.rep.apply(j, now);
+                ts::save_reputation(conn, r.key_id, &k.rep).await?;
+            }
+        }
+        out.push(outcome);
     }
     flush_audit(conn, &mut audit, now).await?;
+    ts::flush_links(conn, &mut links).await?;
     flush_runs(conn, &mut dirty_runs).await?;
     flush_offers(conn, &dirty_offers, now).await?;
     w.pending_events +=
-        crate::watch::sqlite::flush_outbox(conn, &mut before, &dirty_offers, now).await?;
+        crate::watch::sqlite::flush_outbox(conn, &mut before, &alerted, now).await?;
     Ok(out)
+}
+
+/// A trust decision and the facts the store keeps with its link.
+pub(crate) struct Verdict {
+    pub decision: trust::Decision,
+    pub alerts: u32,
+    pub agreed_verified: bool,
+}
+
+/// Builds the [`trust::ReportContext`] of one report and decides. The
+/// costly facts (`A`, corroboration, the crawl-trigger count) are read
+/// only when the decision can depend on them: not for reports that are
+/// too old, from a verifier, matching a published value that is not
+/// provisional, older than the published one, from a distrusted key, or
+/// with a crawl pending. That keeps the common case (a report agreeing
+/// with the published price) free of extra queries.
+#[allow(clippy::too_many_arguments)]
+async fn trust_decision(
+    conn: &mut SqliteConnection,
+    rng: &mut StdRng,
+    reporters: &HashMap<KeyId, ts::KeyRep>,
+    current: Option<&Offer>,
+    open_job: Option<i64>,
+    key: SeriesKey,
+    r: &NewReport,
+    now: i64,
+    audit: &mut Vec<AuditRow<'_>>,
+) -> StoreResult<Verdict> {
+    let reading = Reading {
+        price: r.price_minor,
+        availability: r.availability,
+    };
+    let published = current.map(verify::published_of);
+    let kr = reporters
+        .get(&r.key_id)
+        .copied()
+        .unwrap_or_else(|| ts::KeyRep::unknown(now));
+    let mut reporter = Reporter::from_reputation(&kr.rep, now, kr.registered_at, true);
+    reporter.verifier = r.trusted;
+    let too_old = now - r.observed_at > trust::MAX_PUBLISH_AGE_MS;
+    let matches = published.is_some_and(|p| reading.matches(&p.reading));
+    let older = published.is_some_and(|p| r.observed_at < p.observed_at);
+    let needs_facts = !too_old
+        && !r.trusted
+        && if matches {
+            published.is_some_and(|p| p.status == OfferStatus::Provisional) && reporter.established
+        } else {
+            !older && !reporter.distrusted && open_job.is_none()
+        };
+    let (mut alerts, mut c, mut groups) = (0, 0.0, 0);
+    if needs_facts {
+        alerts = ts::alerts_for(
+            conn,
+            key.0,
+            key.1,
+            reading,
+            current.and_then(|o| o.alerted.map(|a| a.1)),
+        )
+        .await?;
+        // This batch's earlier reports count too: write them first.
+        flush_audit(conn, audit, now).await?;
+        let recent = ts::recent_reports(conn, key.0, key.1, now).await?;
+        let mut set: Vec<(trust::GroupId, f64)> = recent
+            .iter()
+            .filter(|x| x.3.matches(&reading))
+            .map(|x| (x.1, x.2))
+            .collect();
+        set.push((kr.group(r.key_id), reporter.trust));
+        c = trust::corroboration(&set);
+        groups = trust::groups::established_groups(&set);
+        if !reporter.established && !matches {
+            reporter.within_crawl_limit = ts::within_crawl_limit(conn, r.key_id, now).await?;
+        }
+    }
+    let ctx = trust::ReportContext {
+        now,
+        observed_at: r.observed_at,
+        reported: reading,
+        published,
+        verified_low: current.and_then(|o| o.verified_low.map(|l| l.0)),
+        reporter,
+        alerts,
+        crawl_pending: open_job.is_some(),
+        corroboration: c,
+        corroborating_groups: groups,
+        spot_draw: rng.gen::<f64>(),
+        crawl_draw: rng.gen::<f64>(),
+    };
+    Ok(Verdict {
+        decision: trust::decide(&ctx),
+        alerts,
+        agreed_verified: matches && published.is_some_and(|p| p.status == OfferStatus::Verified),
+    })
+}
+
+/// The series state of `key`, loaded into the writer's cache when missing.
+async fn series_state(
+    w: &mut Writer,
+    conn: &mut SqliteConnection,
+    key: SeriesKey,
+) -> StoreResult<SeriesState> {
+    if let Some(st) = w.series.get(&key) {
+        return Ok(st.clone());
+    }
+    let st = load_series(conn, key.0, key.1).await?;
+    if w.series.len() < SERIES_CACHE_MAX {
+        w.series.insert(key, st.clone());
+    }
+    Ok(st)
+}
+
+/// A report carrying a linked observation (only the fields the run update
+/// reads are meaningful).
+fn link_report(l: &ts::Link) -> NewReport {
+    NewReport {
+        key_id: l.key_id,
+        nonce: l.nonce,
+        marketplace: String::new(),
+        asin: String::new(),
+        condition: Condition::New,
+        price_minor: l.reading.price,
+        currency: String::new(),
+        availability: l.reading.availability,
+        seller: wasm_core::types::Seller::Unknown,
+        title: String::new(),
+        observed_at: l.observed_at,
+        trusted: false,
+        net_hash: None,
+        raw: String::new(),
+    }
+}
+
+/// Applies a verifier's result in the open transaction (see
+/// `Storage::finish_job` and `store::verify`).
+async fn finish_in_tx(
+    w: &mut Writer,
+    conn: &mut SqliteConnection,
+    id: i64,
+    outcome: verify::VerifierOutcome,
+    observation: Option<&NewReport>,
+    now: i64,
+) -> StoreResult<verify::ResultApplied> {
+    use verify::{JobOutcome, JobState, ResultApplied, VerifierOutcome};
+    let Some(job) = ts::job_row(conn, id).await? else {
+        return Ok(ResultApplied::Unknown);
+    };
+    if job.state == JobState::Finished {
+        return Ok(ResultApplied::AlreadyFinished);
+    }
+    let key = (job.product, job.cond);
+    let condition = ts::cond_from(job.cond)?;
+    let st = series_state(w, conn, key).await?;
+    let links = ts::links_of(conn, id).await?;
+    let crawl = match (outcome, observation) {
+        (VerifierOutcome::Observed, Some(o)) => trust::CrawlOutcome::Observed(Reading {
+            price: o.price_minor,
+            availability: o.availability,
+        }),
+        (VerifierOutcome::Observed, None) => {
+            return Err(StoreError::Conflict(
+                "an observed result needs the observation".into(),
+            ))
+        }
+        (VerifierOutcome::NotFound, _) => trust::CrawlOutcome::NotFound,
+        (VerifierOutcome::Captcha, _) => trust::CrawlOutcome::Captcha,
+        (VerifierOutcome::Blocked, _) => trust::CrawlOutcome::Blocked,
+        (VerifierOutcome::Failed, _) => trust::CrawlOutcome::Failed,
+    };
+    let attached: Vec<trust::AttachedReport> = links
+        .iter()
+        .map(|l| trust::AttachedReport {
+            reading: l.reading,
+            observed_at: l.observed_at,
+            alerts: l.alerts,
+            agreed_with_verified: l.agreed_verified,
+        })
+        .collect();
+    let attempts = u32::try_from(job.attempts + 1).unwrap_or(u32::MAX);
+    let res = trust::resolve(
+        &trust::CrawlResult {
+            outcome: crawl,
+            now,
+            enqueued_at: job.enqueued_at,
+            attempts,
+            published: st.offer.as_ref().map(verify::published_of),
+        },
+        &attached,
+    );
+    let latency_ms = now - job.enqueued_at;
+    let refuted = match res.kind {
+        trust::ResolutionKind::Retry { at } => {
+            ts::retry_job(conn, id, at).await?;
+            return Ok(ResultApplied::Retrying {
+                attempts: job.attempts + 1,
+            });
+        }
+        trust::ResolutionKind::GiveUp { holds_expire_at } => {
+            if holds_expire_at > now {
+                ts::hold_job(conn, id, holds_expire_at).await?;
+                return Ok(ResultApplied::Retrying {
+                    attempts: job.attempts + 1,
+                });
+            }
+            let (why, end) = if outcome == VerifierOutcome::NotFound {
+                ("not_found", JobOutcome::NotFound)
+            } else {
+                ("hold_expired", JobOutcome::Failed)
+            };
+            ts::release_holds(conn, &links, why).await?;
+            ts::close_job(conn, id, end, None, now).await?;
+            if let Some(st) = w.series.get_mut(&key) {
+                st.open_job = None;
+            }
+            return Ok(ResultApplied::Finished {
+                outcome: end,
+                latency_ms,
+                corrections: 0,
+                correction_alerts: 0,
+            });
+        }
+        trust::ResolutionKind::Refuted => true,
+        trust::ResolutionKind::Confirmed => false,
+    };
+    // The job closes first, so the observation is not decided against it.
+    let verified_price = observation.and_then(|o| o.price_minor);
+    let end = if refuted {
+        JobOutcome::Refuted
+    } else {
+        JobOutcome::Confirmed
+    };
+    ts::close_job(conn, id, end, verified_price, now).await?;
+    if let Some(st) = w.series.get_mut(&key) {
+        st.open_job = None;
+    }
+    // The verified reading is published like any trusted report (and
+    // through the outbox: that releases the held alerts).
+    if let Some(o) = observation {
+        ingest_batch(w, conn, std::slice::from_ref(o), now).await?;
+    }
+    // Judge the attached reports.
+    let mut ids: Vec<KeyId> = links.iter().map(|l| l.key_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut reps = ts::load_reporters(conn, &ids).await?;
+    let mut refuted_prices: Vec<Option<i64>> = Vec::new();
+    for (l, j) in links.iter().zip(&res.judgements) {
+        if let Some(k) = reps.get_mut(&l.key_id) {
+            k.rep.apply(*j, now);
+        }
+        match j {
+            trust::Judgement::Confirmed | trust::Judgement::NoEvidence => {
+                if l.held {
+                    let (code, why) = if *j == trust::Judgement::Confirmed {
+                        (verify::status::CONFIRMED, "crawl_confirmed")
+                    } else {
+                        (IngestOutcome::Stored.code(), "crawl_no_evidence")
+                    };
+                    ts::set_report_status(conn, l, code, why).await?;
+                    update_runs(conn, job.product, job.cond, &link_report(l)).await?;
+                }
+            }
+            trust::Judgement::Refuted | trust::Judgement::SevereRefuted => {
+                ts::set_report_status(conn, l, verify::status::REFUTED, "crawl_refuted").await?;
+                if !l.held {
+                    ts::remove_observation(conn, job.product, job.cond, l.observed_at, l.reading)
+                        .await?;
+                }
+                if !refuted_prices.contains(&l.reading.price) {
+                    refuted_prices.push(l.reading.price);
+                }
+            }
+        }
+    }
+    for k in &ids {
+        if let Some(rep) = reps.get(k) {
+            ts::save_reputation(conn, *k, &rep.rep).await?;
+        }
+    }
+    let mut corrections = 0;
+    let mut correction_alerts = 0;
+    if let Some(c) = res.correction {
+        if !refuted_prices.contains(&Some(c.refuted_price)) {
+            refuted_prices.push(Some(c.refuted_price));
+        }
+        correction_alerts = ws::correct_published_price(
+            conn,
+            job.product,
+            condition,
+            c.refuted_price,
+            c.corrected_price,
+            c.since,
+            now,
+        )
+        .await?
+        .len();
+        // The summary says the value was corrected until it next changes.
+        if let Some(st) = w.series.get_mut(&key) {
+            if let Some(o) = st.offer.as_mut() {
+                if o.status == OfferStatus::Verified {
+                    o.status = OfferStatus::Corrected;
+                    sqlx::query(
+                        "UPDATE offers SET status = ?1 WHERE product_id = ?2 AND condition = ?3",
+                    )
+                    .bind(OfferStatus::Corrected as i64)
+                    .bind(job.product)
+                    .bind(job.cond)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+            }
+        }
+    }
+    for p in &refuted_prices {
+        ts::insert_correction(conn, job.product, job.cond, *p, verified_price, id, now).await?;
+        corrections += 1;
+    }
+    // The runs changed outside the cached tail: reload it next time.
+    if let Some(st) = w.series.get_mut(&key) {
+        let fresh = load_series(conn, key.0, key.1).await?;
+        st.tail = fresh.tail;
+    }
+    Ok(verify::ResultApplied::Finished {
+        outcome: end,
+        latency_ms,
+        corrections,
+        correction_alerts,
+    })
+}
+
+/// The periodic task in the open transaction (see
+/// `Storage::verification_tick`).
+async fn tick_in_tx(
+    w: &mut Writer,
+    conn: &mut SqliteConnection,
+    now: i64,
+) -> StoreResult<verify::TickStats> {
+    let mut stats = verify::TickStats::default();
+    for id in ts::expired_holds(conn, now).await? {
+        let Some(job) = ts::job_row(conn, id).await? else {
+            continue;
+        };
+        let links = ts::links_of(conn, id).await?;
+        ts::release_holds(conn, &links, "hold_expired").await?;
+        ts::close_job(conn, id, verify::JobOutcome::Failed, None, now).await?;
+        if let Some(st) = w.series.get_mut(&(job.product, job.cond)) {
+            st.open_job = None;
+        }
+        stats.expired_holds += 1;
+    }
+    for key in ts::queue_refreshes(conn, now).await? {
+        w.series.remove(&key);
+        stats.refresh_queued += 1;
+    }
+    // Drift: series reported since the last tick and those with a running
+    // timer.
+    let (mut keys, top) = ts::series_reported_after(conn, w.drift_cursor).await?;
+    w.drift_cursor = top;
+    for k in w.drift.keys() {
+        if !keys.contains(k) {
+            keys.push(*k);
+        }
+    }
+    for key in keys {
+        let st = series_state(w, conn, key).await?;
+        let published = st.offer.as_ref().and_then(|o| o.price_minor);
+        let drifting = match (published, st.open_job) {
+            (Some(p), None) => {
+                let recent = ts::recent_reports(conn, key.0, key.1, now).await?;
+                verify::drift_of(&recent, p).is_some()
+            }
+            _ => false,
+        };
+        let timer = w.drift.entry(key).or_default();
+        let fire = timer.update(drifting, now);
+        if timer.since.is_none() {
+            w.drift.remove(&key);
+        }
+        if fire {
+            let req = trust::CrawlRequest {
+                priority: trust::crawl_priority(0, 0.0, false),
+                critical: false,
+                reason: "drift",
+            };
+            let id = ts::queue_job(conn, key.0, key.1, &req, None, now).await?;
+            if let Some(st) = w.series.get_mut(&key) {
+                st.open_job = Some(id);
+            }
+            stats.drift_queued += 1;
+        }
+    }
+    Ok(stats)
 }
 
 /// Parses [`SqliteStore::history_runs`]'s packed runs.
@@ -892,9 +1392,13 @@ impl Storage for SqliteStore {
         if result.is_err() {
             w.caches.products.clear();
             w.caches.series.clear();
-        } else if w.caches.pending_events > 0 {
-            self.outbox.notify_one();
+        } else {
+            verify::count_decisions(&w.caches.decisions);
+            if w.caches.pending_events > 0 {
+                self.outbox.notify_one();
+            }
         }
+        w.caches.decisions.clear();
         w.caches.pending_events = 0;
         result
     }
@@ -996,10 +1500,9 @@ impl Storage for SqliteStore {
             return Ok(None);
         };
         let id: i64 = row.try_get("id")?;
-        let offer_rows = sqlx::query(
-            "SELECT condition, price_minor, availability, seller, observed_at, status, \
-               last_verified_at FROM offers WHERE product_id = ?1 ORDER BY condition",
-        )
+        let offer_rows = sqlx::query(&format!(
+            "SELECT condition, {OFFER_COLS} FROM offers WHERE product_id = ?1 ORDER BY condition"
+        ))
         .bind(id)
         .fetch_all(&mut *conn)
         .await?;
@@ -1041,16 +1544,24 @@ impl Storage for SqliteStore {
             .bind(offer.observed_at)
             .fetch_optional(&mut *conn)
             .await?;
+            // Independent groups (network + registration day, see
+            // `trust::group_of`; a key without a network is its own group)
+            // whose reports back the current value; held and refuted
+            // reports do not count.
             let reporters: i64 = sqlx::query_scalar(
-                "SELECT count(DISTINCT key_id) FROM reports WHERE product_id = ?1 \
-                 AND condition = ?2 AND observed_at >= ?3 AND price_minor IS ?4 \
-                 AND availability = ?5 AND key_id IS NOT NULL",
+                "SELECT count(DISTINCT CASE WHEN k.net_hash IS NULL THEN 'k' || r.key_id \
+                   ELSE hex(k.net_hash) || ':' || (k.registered_at / 86400000) END) \
+                 FROM reports r JOIN keys k ON k.id = r.key_id WHERE r.product_id = ?1 \
+                 AND r.condition = ?2 AND r.observed_at >= ?3 AND r.price_minor IS ?4 \
+                 AND r.availability = ?5 AND r.status NOT IN (?6, ?7)",
             )
             .bind(id)
             .bind(cond)
             .bind(run_start.unwrap_or(offer.observed_at))
             .bind(offer.price_minor)
             .bind(code::availability(offer.availability))
+            .bind(verify::status::HELD)
+            .bind(verify::status::REFUTED)
             .fetch_one(&mut *conn)
             .await?;
             offers.push(OfferSummary {
@@ -1393,6 +1904,113 @@ impl Storage for SqliteStore {
             self.outbox.notify_one();
         }
         Ok(ids)
+    }
+
+    async fn lease_jobs(
+        &self,
+        owner: KeyId,
+        max: u32,
+        lease_ms: i64,
+        now: i64,
+    ) -> StoreResult<Vec<verify::LeasedJob>> {
+        let mut guard = self.writer.lock().await;
+        let w = guard.as_mut().ok_or_else(closed)?;
+        let mut tx = w.conn.begin_with("BEGIN IMMEDIATE").await?;
+        let jobs = ts::lease(&mut tx, owner, max, lease_ms, now).await?;
+        tx.commit().await?;
+        Ok(jobs)
+    }
+
+    async fn job_target(&self, id: i64) -> StoreResult<Option<verify::JobTarget>> {
+        let row = sqlx::query(
+            "SELECT j.id, j.state, j.condition, p.marketplace, p.asin, p.currency \
+             FROM verification_jobs j JOIN products p ON p.id = j.product_id WHERE j.id = ?1",
+        )
+        .bind(id)
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(|r| {
+            Ok(verify::JobTarget {
+                id: r.try_get("id")?,
+                marketplace: r.try_get("marketplace")?,
+                asin: r.try_get("asin")?,
+                condition: ts::cond_from(r.try_get("condition")?)?,
+                currency: r.try_get("currency")?,
+                finished: verify::JobState::from_code(r.try_get("state")?)
+                    == verify::JobState::Finished,
+            })
+        })
+        .transpose()
+    }
+
+    async fn finish_job(
+        &self,
+        id: i64,
+        outcome: verify::VerifierOutcome,
+        observation: Option<&NewReport>,
+        now: i64,
+    ) -> StoreResult<verify::ResultApplied> {
+        let mut guard = self.writer.lock().await;
+        let w = guard.as_mut().ok_or_else(closed)?;
+        let result = async {
+            let mut tx = w.conn.begin_with("BEGIN IMMEDIATE").await?;
+            let out = finish_in_tx(&mut w.caches, &mut tx, id, outcome, observation, now).await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(out)
+        }
+        .await;
+        w.caches.decisions.clear();
+        if result.is_err() {
+            w.caches.products.clear();
+            w.caches.series.clear();
+        } else if w.caches.pending_events > 0
+            || matches!(&result, Ok(verify::ResultApplied::Finished { correction_alerts, .. }) if *correction_alerts > 0)
+        {
+            self.outbox.notify_one();
+        }
+        w.caches.pending_events = 0;
+        result
+    }
+
+    async fn verification_tick(&self, now: i64) -> StoreResult<verify::TickStats> {
+        let mut guard = self.writer.lock().await;
+        let w = guard.as_mut().ok_or_else(closed)?;
+        let result = async {
+            let mut tx = w.conn.begin_with("BEGIN IMMEDIATE").await?;
+            let out = tick_in_tx(&mut w.caches, &mut tx, now).await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(out)
+        }
+        .await;
+        if result.is_err() {
+            w.caches.series.clear();
+        }
+        result
+    }
+
+    async fn queue_depth(&self) -> StoreResult<verify::QueueDepth> {
+        let mut conn = self.read.acquire().await?;
+        ts::queue_depth(&mut conn).await
+    }
+
+    async fn corrections(
+        &self,
+        product: ProductId,
+        condition: Condition,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<Vec<verify::CorrectionRow>> {
+        let mut conn = self.read.acquire().await?;
+        ts::corrections(&mut conn, product, code::condition(condition), from, to).await
+    }
+
+    fn seed_trust_rng(&self, seed: u64) {
+        // Only between requests (tests): skip when the writer is busy.
+        if let Ok(mut guard) = self.writer.try_lock() {
+            if let Some(w) = guard.as_mut() {
+                w.caches.rng = StdRng::seed_from_u64(seed);
+            }
+        }
     }
 
     async fn close(&self) {

@@ -1,0 +1,473 @@
+//! The storage side of "trust but verify" (issue 6, `../shared/design/TRUST.md`):
+//! the types of the verification queue, the small codes stored with each
+//! report, and the pure helpers both databases share. The decisions
+//! themselves come from [`crate::trust`] (pure code); the SQL that applies
+//! them lives in [`super::trust_sqlite`] and [`super::trust_postgres`].
+//!
+//! # Rules as the store applies them (judgement calls written down)
+//! * **What enters the history runs.** Published reports (accepted,
+//!   provisional) and reports stored for history only because they are
+//!   older than 10 minutes. Held and attached reports enter the runs only
+//!   when the crawl confirms them; refuted ones never do. Reports of a
+//!   distrusted key that deviate from the published price are kept in the
+//!   audit log only (they are exactly the reports that are not believed).
+//! * **Alerts.** Only prices that may alert reach the watch outbox: the
+//!   decision's `alert` flag (accepted on rule 6, verified crawls,
+//!   confirmed prices). A provisional or held price writes no outbox
+//!   event; the offer row remembers the last value the outbox saw
+//!   (`alert_price_minor`, `alert_availability`), and the next alertable
+//!   publish is compared with that, so a provisional price that a crawl
+//!   confirms fires its alerts then.
+//! * **Removing a refuted published price from history** (the cheaper
+//!   exact method): a provisional report that a crawl refutes was counted
+//!   into exactly one run (runs are maximal stretches of one value). The
+//!   run loses those observations: `n` drops by their number, and when
+//!   one of them was the run's first or last observation the boundary
+//!   moves to the nearest remaining audit row of the run (audit rows of
+//!   the run exist: refutations come within the hold time, far inside the
+//!   audit retention). A run left empty is deleted and its neighbours are
+//!   merged when they hold the same value. No span is rebuilt.
+//! * **Failed crawls** (`captcha`, `blocked`, `failed`) follow
+//!   [`crate::trust::resolve`]: retried (the job is queued again, not
+//!   before the retry time); once given up, the job stays open in state
+//!   [`JobState::Holding`] (so later reports still attach to it and a
+//!   swarm cannot buy a second crawl) until its hold expires, 30 minutes
+//!   after it was queued; the tick then finishes it as `failed` and its
+//!   held reports become `stored` (never published).
+//! * **`not_found`** finishes the job at once; held reports stay
+//!   unpublished (stored) and nobody is credited or penalised.
+//! * **Leases.** A lease that expires returns the job to the queue (the
+//!   lease query treats it as queued); it costs no attempt.
+
+use super::{NewReport, Offer, OfferStatus};
+use crate::trust::{self, Reading, ReportStatus};
+use std::collections::BTreeMap;
+use wasm_core::types::Condition;
+
+/// The scheduled refresh looks at watched products whose last collector
+/// report is older than their refresh interval; at most this many per tick.
+pub const REFRESH_BATCH: i64 = 200;
+/// The drift check examines at most this many recently reported series per
+/// tick.
+pub const DRIFT_BATCH: i64 = 200;
+
+/// State of a verification job (stored code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    /// Waiting for a verifier (or for its next attempt).
+    Queued = 0,
+    /// Leased by a verifier until `lease_expires_at`.
+    Leased = 1,
+    /// Done (see [`JobOutcome`]).
+    Finished = 2,
+    /// Retries used up: not leased again, holding its reports until the
+    /// hold expires (the tick then finishes it as `failed`).
+    Holding = 3,
+}
+
+impl JobState {
+    /// From the stored code.
+    pub fn from_code(v: i64) -> Self {
+        match v {
+            1 => JobState::Leased,
+            2 => JobState::Finished,
+            3 => JobState::Holding,
+            _ => JobState::Queued,
+        }
+    }
+    /// Metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Leased => "leased",
+            JobState::Finished => "finished",
+            JobState::Holding => "holding",
+        }
+    }
+}
+
+/// How a job ended (stored code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// The crawl agreed with the reports it judged (or there were none).
+    Confirmed = 0,
+    /// The crawl refuted at least one report it judged.
+    Refuted = 1,
+    /// The price moved between the reports and the crawl: no evidence.
+    Inconclusive = 2,
+    /// Retries used up and the hold expired.
+    Failed = 3,
+    /// The product page does not exist.
+    NotFound = 4,
+}
+
+impl JobOutcome {
+    /// From the stored code.
+    pub fn from_code(v: i64) -> Self {
+        match v {
+            0 => JobOutcome::Confirmed,
+            1 => JobOutcome::Refuted,
+            2 => JobOutcome::Inconclusive,
+            4 => JobOutcome::NotFound,
+            _ => JobOutcome::Failed,
+        }
+    }
+    /// Metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobOutcome::Confirmed => "confirmed",
+            JobOutcome::Refuted => "refuted",
+            JobOutcome::Inconclusive => "inconclusive",
+            JobOutcome::Failed => "failed",
+            JobOutcome::NotFound => "not_found",
+        }
+    }
+}
+
+/// What a verifier says about a job (`outcome` of API.md's result body).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifierOutcome {
+    /// The page was read; the signed observation comes with it.
+    Observed,
+    /// The product page does not exist.
+    NotFound,
+    /// A CAPTCHA page.
+    Captcha,
+    /// Blocked (robot check, 403, ...).
+    Blocked,
+    /// Anything else (network, 5xx, extraction failure).
+    Failed,
+}
+
+impl VerifierOutcome {
+    /// From the wire spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "observed" => VerifierOutcome::Observed,
+            "not_found" => VerifierOutcome::NotFound,
+            "captcha" => VerifierOutcome::Captcha,
+            "blocked" => VerifierOutcome::Blocked,
+            "failed" => VerifierOutcome::Failed,
+            _ => return None,
+        })
+    }
+    /// Whether the job should be retried.
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            VerifierOutcome::Captcha | VerifierOutcome::Blocked | VerifierOutcome::Failed
+        )
+    }
+}
+
+/// A job handed to a verifier by [`super::Storage::lease_jobs`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeasedJob {
+    /// Job id.
+    pub id: i64,
+    /// Marketplace domain.
+    pub marketplace: String,
+    /// ASIN.
+    pub asin: String,
+    /// Which offer.
+    pub condition: Condition,
+    /// Why it was queued (`critical`, `cold_start`, `refresh`, ...).
+    pub reason: String,
+    /// Priority (TRUST.md: `A * (1 - c) + 10 * critical + 1`).
+    pub priority: f64,
+    /// Whether it uses the reserved critical capacity.
+    pub critical: bool,
+    /// When it was queued (ms).
+    pub enqueued_at: i64,
+}
+
+/// The product a job is about (to validate the verifier's observation).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobTarget {
+    /// Job id.
+    pub id: i64,
+    /// Marketplace domain.
+    pub marketplace: String,
+    /// ASIN.
+    pub asin: String,
+    /// Which offer.
+    pub condition: Condition,
+    /// Product currency.
+    pub currency: String,
+    /// Already finished (a second result changes nothing).
+    pub finished: bool,
+}
+
+/// What [`super::Storage::finish_job`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResultApplied {
+    /// No such job.
+    Unknown,
+    /// The job was already finished: nothing changed (idempotent results).
+    AlreadyFinished,
+    /// A failure; the job is queued again for attempt `attempts + 1` (or
+    /// waits for its hold to expire when the retries are used up).
+    Retrying {
+        /// Failed attempts so far.
+        attempts: i64,
+    },
+    /// The job is finished.
+    Finished {
+        /// How it ended.
+        outcome: JobOutcome,
+        /// Queue latency: result time minus enqueue time (ms).
+        latency_ms: i64,
+        /// Corrections rows written.
+        corrections: usize,
+        /// Correction alerts created.
+        correction_alerts: usize,
+    },
+}
+
+/// Counts of one periodic [`super::Storage::verification_tick`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TickStats {
+    /// Jobs whose hold expired (finished as `failed`).
+    pub expired_holds: u64,
+    /// Scheduled refresh jobs queued.
+    pub refresh_queued: u64,
+    /// Drift-check jobs queued.
+    pub drift_queued: u64,
+}
+
+/// Queue depth for `/metrics`: open jobs by state and criticality.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// `(state, critical, count)` of the open jobs (queued, leased).
+    pub open: Vec<(JobState, bool, i64)>,
+}
+
+/// One row of the history's `corrections`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CorrectionRow {
+    /// When the correction was made (ms).
+    pub at: i64,
+    /// The refuted price.
+    pub reported_price_minor: Option<i64>,
+    /// The price the crawl saw.
+    pub verified_price_minor: Option<i64>,
+}
+
+/// Report status codes stored in `reports.status` (extending
+/// [`super::IngestOutcome::code`]: 0 accepted, 1 stored, 2 duplicate, 3
+/// currency mismatch).
+pub mod status {
+    /// Published as provisional.
+    pub const PROVISIONAL: i64 = 4;
+    /// Held (or attached) for a crawl.
+    pub const HELD: i64 = 5;
+    /// A crawl refuted it (set afterwards; excluded from history).
+    pub const REFUTED: i64 = 6;
+    /// A crawl confirmed a held report (set afterwards).
+    pub const CONFIRMED: i64 = 7;
+}
+
+/// Stable small codes of the decision reasons (`reports.reason`).
+pub mod reason {
+    /// Code of a reason string (0 for one this table does not know).
+    pub fn code(reason: &str) -> i64 {
+        NAMES
+            .iter()
+            .position(|n| *n == reason)
+            .map(|i| i as i64 + 1)
+            .unwrap_or(0)
+    }
+    /// Reason string of a code.
+    pub fn name(code: i64) -> &'static str {
+        usize::try_from(code - 1)
+            .ok()
+            .and_then(|i| NAMES.get(i))
+            .copied()
+            .unwrap_or("unknown")
+    }
+    /// The reasons in code order (append only: the codes are on disk).
+    /// The first ones are [`crate::trust::decide`]'s, then the reasons a
+    /// crawl result writes over a held report's.
+    pub const NAMES: [&str; 24] = [
+        "too_old",
+        "verifier",
+        "agrees",
+        "corroborated",
+        "spot_check",
+        "spot_check_verified",
+        "older_than_published",
+        "distrusted_key",
+        "attached_to_crawl",
+        "cold_start",
+        "critical_drop",
+        "below_verified_low",
+        "many_watchers",
+        "young_key_alerting",
+        "low_impact",
+        "safe_to_alert",
+        "unsafe_to_alert",
+        "crawl_confirmed",
+        "crawl_refuted",
+        "hold_expired",
+        "not_found",
+        "crawl_no_evidence",
+        "crawl_gave_up",
+        "other",
+    ];
+}
+
+/// Whether a decided report enters the history runs (see
+/// the module docs): not held, and not a distrusted key's.
+pub fn enters_history(d: &trust::Decision) -> bool {
+    d.status != ReportStatus::Held && d.reason != "distrusted_key"
+}
+
+/// The published offer after a decision that publishes or refreshes.
+pub fn next_offer(current: Option<&Offer>, r: &NewReport, d: &trust::Decision) -> Offer {
+    let reading_price = r.price_minor;
+    match (d.publish, current) {
+        (None, Some(o)) => {
+            // Rule 1: "last seen" refreshed, value and status kept.
+            let mut o = o.clone();
+            if r.observed_at > o.observed_at {
+                o.observed_at = r.observed_at;
+                o.seller = r.seller;
+            }
+            o
+        }
+        (status, _) => {
+            let status = status.unwrap_or(OfferStatus::Provisional);
+            let verified = status == OfferStatus::Verified;
+            let mut low = current.and_then(|o| o.verified_low);
+            if matches!(status, OfferStatus::Verified | OfferStatus::Confirmed) {
+                if let Some(p) = reading_price {
+                    if low.is_none_or(|(l, _)| p <= l) {
+                        low = Some((p, r.observed_at));
+                    }
+                }
+            }
+            let same = current.is_some_and(|o| {
+                o.price_minor == r.price_minor && o.availability == r.availability
+            });
+            Offer {
+                price_minor: r.price_minor,
+                availability: r.availability,
+                seller: r.seller,
+                observed_at: match current {
+                    Some(o) if same => o.observed_at.max(r.observed_at),
+                    _ => r.observed_at,
+                },
+                status,
+                last_verified_at: if verified {
+                    Some(r.observed_at)
+                } else {
+                    current.and_then(|o| o.last_verified_at)
+                },
+                verified_low: low,
+                alerted: if d.alert {
+                    Some((r.price_minor, r.availability))
+                } else {
+                    current.and_then(|o| o.alerted)
+                },
+            }
+        }
+    }
+}
+
+/// The value the watch outbox saw, as an offer (`flush_outbox` compares
+/// price and availability).
+pub fn alert_view(o: &Offer) -> Option<Offer> {
+    o.alerted.map(|(price, availability)| Offer {
+        price_minor: price,
+        availability,
+        ..o.clone()
+    })
+}
+
+/// The decision core's view of a published offer.
+pub fn published_of(o: &Offer) -> trust::Published {
+    trust::Published {
+        reading: Reading {
+            price: o.price_minor,
+            availability: o.availability,
+        },
+        status: o.status,
+        observed_at: o.observed_at,
+        last_verified_at: o.last_verified_at,
+    }
+}
+
+/// The drift check over recent reports `(key, group, trust, reading,
+/// observed_at)` of a series: each key's latest priced report, then
+/// [`trust::drift`] against the published price `p`.
+pub fn drift_of(recent: &[(i64, trust::GroupId, f64, Reading, i64)], p: i64) -> Option<i64> {
+    let mut latest: std::collections::BTreeMap<i64, (trust::GroupId, f64, i64, i64)> =
+        std::collections::BTreeMap::new();
+    for (key, g, t, reading, at) in recent {
+        if let Some(x) = reading.price {
+            let e = latest.entry(*key).or_insert((*g, *t, x, *at));
+            if *at >= e.3 {
+                *e = (*g, *t, x, *at);
+            }
+        }
+    }
+    let pts: Vec<(trust::GroupId, f64, i64)> =
+        latest.values().map(|&(g, t, x, _)| (g, t, x)).collect();
+    trust::drift(&pts, p)
+}
+
+/// Trust decisions taken by this process, by status and reason
+/// (`/metrics`); counted after the ingest transaction committed.
+static DECISIONS: std::sync::Mutex<BTreeMap<(&'static str, &'static str), u64>> =
+    std::sync::Mutex::new(BTreeMap::new());
+
+/// Counts committed decisions.
+pub fn count_decisions(d: &[(&'static str, &'static str)]) {
+    if d.is_empty() {
+        return;
+    }
+    if let Ok(mut m) = DECISIONS.lock() {
+        for k in d {
+            *m.entry(*k).or_default() += 1;
+        }
+    }
+}
+
+/// The decision counters so far.
+pub fn decision_counts() -> Vec<((&'static str, &'static str), u64)> {
+    DECISIONS
+        .lock()
+        .map(|m| m.iter().map(|(k, v)| (*k, *v)).collect())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip() {
+        for (i, n) in reason::NAMES.iter().enumerate() {
+            assert_eq!(reason::code(n), i as i64 + 1);
+            assert_eq!(reason::name(i as i64 + 1), *n);
+        }
+        assert_eq!(reason::code("nope"), 0);
+        assert_eq!(reason::name(0), "unknown");
+        for o in [
+            JobOutcome::Confirmed,
+            JobOutcome::Refuted,
+            JobOutcome::Inconclusive,
+            JobOutcome::Failed,
+            JobOutcome::NotFound,
+        ] {
+            assert_eq!(JobOutcome::from_code(o as i64), o);
+        }
+        assert_eq!(
+            VerifierOutcome::parse("captcha"),
+            Some(VerifierOutcome::Captcha)
+        );
+        assert!(VerifierOutcome::Blocked.is_failure());
+        assert!(!VerifierOutcome::Observed.is_failure());
+        assert_eq!(VerifierOutcome::parse("x"), None);
+    }
+}
