@@ -12,7 +12,7 @@
 //! | 2 | key distrusted | `stored` | `distrusted_key` |
 //! | 3 | a crawl is pending for the product | `held`, attach | `attached_to_crawl` |
 //! | 3a | nothing published yet | `provisional`, crawl | `cold_start` |
-//! | 4-6 | key on probation over its crawl-trigger limit, would need a crawl | `stored` | `crawl_limit` |
+//! | 4-6 | key on probation over its crawl-trigger limit (unless rule 6 is safe) | `stored` | `crawl_limit` |
 //! | 4 | critical | `held`, critical crawl | `critical_drop`, `below_verified_low`, `many_watchers`, `young_key_alerting` |
 //! | 5 | `A = 0`, change within 30% | `provisional`, maybe crawl | `low_impact` |
 //! | 6 | `A (1 - c) <= 0.05`, `A <= 50`, 2+ groups | `accepted`, publish `confirmed`, alerts, confirming crawl | `safe_to_alert` |
@@ -38,10 +38,15 @@
 //!   not spot checks, which the server chooses), so that a fresh key costs
 //!   at most its limit in crawls however many products it reports on
 //!   (TRUST.md target: at most one crawl per attacker key). Over the
-//!   limit: rule 3a still publishes provisionally and rule 5 still
-//!   publishes, without a crawl; a report that would need a hold and a
-//!   crawl (rules 4, 6) is stored only (`crawl_limit`). Established keys
-//!   are not limited.
+//!   limit: rule 3a still publishes provisionally (cold start: prices must
+//!   appear), without a crawl; rules 4, 5 and an unsafe rule 6 store the
+//!   report only (`crawl_limit`). For rule 5 TRUST.md is silent on what
+//!   happens past the limit; publishing an unverifiable change of an
+//!   unproven key would let a flood of fresh keys (each with its one
+//!   crawl stuck in a busy queue) keep many published prices wrong
+//!   (`pricewatch simulate --attack verifier_exhaustion` showed 15-35% of
+//!   watcher-time wrong that way), so it is not published. Established
+//!   keys are not limited.
 //! * 1b: a report older than the published observation cannot move it
 //!   (same as before this issue); it is history only.
 //! * 4: "a drop over 50%" is `2 x < P`; "below 0.8 x the verified low" is
@@ -348,9 +353,9 @@ pub fn decide(ctx: &ReportContext) -> Decision {
     let critical = critical_reason(ctx);
     let low = critical.is_none() && low_impact(ctx);
     let safe = critical.is_none() && !low && safe_to_alert(ctx);
-    // Rules 4 and 6 (unsafe) hold the report for a crawl.
-    let needs_hold = !(low || safe);
-    if needs_hold && !may_crawl {
+    // Everything but a safe rule-6 publication needs a crawl (rule 5 only
+    // sometimes, but an unproven key's change is never published unchecked).
+    if !safe && !may_crawl {
         return Decision::new(Stored, "crawl_limit");
     }
     // Rule 4.
@@ -368,11 +373,8 @@ pub fn decide(ctx: &ReportContext) -> Decision {
     if low {
         let mut d = Decision::new(Provisional, "low_impact");
         d.publish = Some(OfferStatus::Provisional);
-        let crawl = if ctx.reporter.established {
-            ctx.crawl_draw < LOW_IMPACT_CRAWL_P
-        } else {
-            may_crawl
-        };
+        // On probation (and within the limit, checked above): always.
+        let crawl = !ctx.reporter.established || ctx.crawl_draw < LOW_IMPACT_CRAWL_P;
         if crawl {
             d.attach = true;
             d.crawl = Some(CrawlRequest {

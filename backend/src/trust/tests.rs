@@ -358,11 +358,12 @@ fn probation_keys_over_their_crawl_limit_trigger_no_crawl() {
     c.reported = Reading::in_stock(8000);
     c.alerts = 2;
     check(c, ReportStatus::Stored, "crawl_limit");
-    // Low impact and cold start still publish, without a crawl.
+    // Low impact changes are not published unchecked either ...
     c.alerts = 0;
     c.reported = Reading::in_stock(9000);
-    let d = check(c, ReportStatus::Provisional, "low_impact");
-    assert!(d.crawl.is_none());
+    let d = check(c, ReportStatus::Stored, "crawl_limit");
+    assert!(d.crawl.is_none() && d.publish.is_none());
+    // ... but a cold start still publishes, without a crawl.
     c.published = None;
     let d = check(c, ReportStatus::Provisional, "cold_start");
     assert!(d.crawl.is_none() && !d.attach);
@@ -372,6 +373,14 @@ fn probation_keys_over_their_crawl_limit_trigger_no_crawl() {
     c.reporter.within_crawl_limit = false;
     c.reported = Reading::in_stock(1);
     check(c, ReportStatus::Held, "critical_drop");
+    // Nor is a safe rule-6 publication, corroborated by established groups.
+    c.reporter = reporter(0.3);
+    c.reporter.within_crawl_limit = false;
+    c.reported = Reading::in_stock(8500);
+    c.alerts = 1;
+    c.corroboration = 0.96;
+    c.corroborating_groups = 2;
+    check(c, ReportStatus::Accepted, "safe_to_alert");
 }
 
 #[test]
@@ -491,8 +500,8 @@ fn rule_5_low_impact_changes_publish_provisionally() {
     let d = check(c, ReportStatus::Provisional, "low_impact");
     assert!(d.crawl.is_some());
     c.reporter.within_crawl_limit = false;
-    let d = check(c, ReportStatus::Provisional, "low_impact");
-    assert!(d.crawl.is_none());
+    let d = check(c, ReportStatus::Stored, "crawl_limit");
+    assert!(d.crawl.is_none() && d.publish.is_none());
     // Over 30% is not low impact.
     c.reporter.within_crawl_limit = true;
     c.reported = Reading::in_stock(13_001);
