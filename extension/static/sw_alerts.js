@@ -38,7 +38,8 @@
 // decimal string built from the integer minor units (never a float).
 //
 // Diagnostics for tests: the notifications created are logged in
-// chrome.storage.session under `pricewatch_notified` (memory only), and
+// chrome.storage.session under `pricewatch_notified` (memory only), the
+// last poll's outcome under `pricewatch_alerts_polled`, and
 // `self.pricewatchAlerts` offers `poll()` and `click(notificationId)` (the
 // same code the alarm and a real click run; reachable only from the
 // extension's own worker context).
@@ -56,6 +57,7 @@ const MAX_PAGES = 10; // per poll; the rest comes at the next alarm
 const GROUP_OVER = 3;
 const NOTIFIED_LOG = "pricewatch_notified";
 const NOTIFIED_KEEP = 100;
+const POLLED_LOG = "pricewatch_alerts_polled";
 const ALERT_PREFIX = "pricewatch-alert|";
 const GROUP_PREFIX = "pricewatch-alerts-group|";
 
@@ -149,6 +151,11 @@ export function pollAlerts(why) {
       .catch((err) => {
         reportError(`polling alerts (${why})`, err);
         return { shown: 0, failed: String(err && err.message ? err.message : err) };
+      })
+      .then(async (result) => {
+        // Diagnostics: the last poll's outcome (memory only).
+        await chrome.storage.session.set({ [POLLED_LOG]: { at: Date.now(), why, ...result } }).catch(() => {});
+        return result;
       })
       .finally(() => {
         polling = null;
@@ -425,7 +432,7 @@ export async function forgetAlerts() {
     s.kv.delete("alerts_cursor");
     s.kv.delete("alerts_recent");
   });
-  await chrome.storage.session.remove([NOTIFIED_LOG, "pricewatch_alerts_outage"]);
+  await chrome.storage.session.remove([NOTIFIED_LOG, POLLED_LOG, "pricewatch_alerts_outage"]);
   const shown = await chrome.notifications.getAll();
   await Promise.all(
     Object.keys(shown || {})

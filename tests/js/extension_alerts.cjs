@@ -3,12 +3,13 @@
 // harness.cjs's):
 //   PRICEWATCH_FAKE_PORT     the fake Amazon's HTTPS port
 //   PRICEWATCH_BACKEND_URL   the backend the extension copy talks to
-//   PRICEWATCH_SCENARIO      "drop" | "correction"
+//   PRICEWATCH_SCENARIO      "drop" | "correction" | "outage"
 //   PRICEWATCH_PRODUCT       JSON {marketplace, asin, target_minor, target_text}
 //   PRICEWATCH_SIGNAL_DIR    folder for the handshake with the Rust side,
 //                            which owns the fake Amazon and the database:
 //                            the script writes `<name>` and waits for
-//                            `<name>.done` (names: "drop", "correct").
+//                            `<name>.done` (names: "drop", "correct",
+//                            "stop" and "start" for the backend).
 // Prints {"result": {...}, "errors": [...]} (see harness.cjs).
 //
 // The overlay's elements live in a closed shadow root (or, on a page whose
@@ -313,6 +314,34 @@ async function setUp(context, extensionId) {
   return { alarm };
 }
 
+/// Stops the extension's service worker (CDP, from one of its pages) and
+/// waits until the alerts alarm has started a new one and it has polled.
+/// Reads state through the extension page: that does not wake the worker.
+async function restartWorker(context, extPage) {
+  const cdp = await context.newCDPSession(extPage);
+  const versions = new Map();
+  cdp.on("ServiceWorker.workerVersionUpdated", (e) => e.versions.forEach((v) => versions.set(v.versionId, v)));
+  await cdp.send("ServiceWorker.enable");
+  const running = await waitFor("the running service worker", () =>
+    [...versions.values()].find((v) => v.scriptURL.endsWith("/service_worker.js") && v.runningStatus === "running"),
+  );
+  await cdp.send("ServiceWorker.stopWorker", { versionId: running.versionId });
+  await waitFor("the service worker to stop", () => versions.get(running.versionId).runningStatus === "stopped");
+  const stoppedAt = Date.now();
+  const readSession = (key) => extPage.evaluate((k) => chrome.storage.session.get(k).then((o) => o[k] ?? null), key);
+  const poll = await waitFor(
+    "a poll by the restarted worker (woken by the alarm)",
+    async () => {
+      const p = await readSession("pricewatch_alerts_polled");
+      return p && p.at > stoppedAt && p.why === "alarm" ? p : null;
+    },
+    { timeoutMs: 20000, intervalMs: 100 },
+  );
+  const restarted = [...versions.values()].some((v) => v.scriptURL.endsWith("/service_worker.js") && v.runningStatus === "running");
+  await cdp.detach().catch(() => {});
+  return { poll, restarted, notified: await readSession("pricewatch_notified") };
+}
+
 const scenarios = {
   // Watch from the overlay, price drop reported through the extension,
   // alert -> notification -> click opens the product; the popup lists the
@@ -334,6 +363,47 @@ const scenarios = {
     out.click = await clickNotification(context, out.notification.id);
     out.popup = await readPopup(context, extensionId, 1);
     out.notified = await session(context, "pricewatch_notified");
+    return out;
+  },
+
+  // The backend goes away: polls fail with one warning and no error, and
+  // go on at each alarm; back again, the drop's alert arrives once, also
+  // after the worker was stopped and restarted by the alarm.
+  async outage({ context, extensionId }) {
+    const out = {};
+    let warnings = 0;
+    context.on("console", (m) => {
+      if (m.type() === "warning" && m.text().includes("cannot fetch alerts")) warnings += 1;
+    });
+    out.setup = await setUp(context, extensionId);
+    const page = await newPage(context);
+    await visit(page, productUrl);
+    await waitForReport(context, product.before_minor);
+    const ext = await extensionPage(context, extensionId, "options.html");
+    out.watch = await ask(ext, {
+      type: "watch_create",
+      watch: { asin: product.asin, marketplace: product.marketplace, condition: "new", target_price_minor: product.target_minor, channels: { extension: true } },
+    });
+    if (!out.watch || !out.watch.ok) throw new Error(`watch_create failed: ${JSON.stringify(out.watch)}`);
+    await signalAndWait("stop");
+    const stoppedAt = Date.now();
+    const polled = () => session(context, "pricewatch_alerts_polled");
+    out.firstFailed = await waitFor("a failed poll", async () => {
+      const p = await polled();
+      return p && p.at > stoppedAt && p.failed ? p : null;
+    });
+    out.laterFailed = await waitFor("two more failed polls", async () => {
+      const p = await polled();
+      return p && p.at > out.firstFailed.at + 1500 && p.failed ? p : null;
+    });
+    out.outageMarker = await session(context, "pricewatch_alerts_outage");
+    await signalAndWait("start", 60000);
+    await signalAndWait("drop");
+    await visit(page, productUrl, 1);
+    await waitForReport(context, product.after_minor);
+    out.notification = await waitForNotification(context, (n) => n.url === productUrl, "the drop's notification after the outage");
+    out.restart = await restartWorker(context, ext);
+    out.warnings = warnings;
     return out;
   },
 

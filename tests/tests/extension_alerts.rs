@@ -34,7 +34,7 @@
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tests::fake_amazon::{FakeAmazon, ProductState};
 use tests::{http, BrowserRun, ExtensionBrowser, PricewatchServer};
@@ -79,7 +79,8 @@ impl Product {
 }
 
 struct Setup {
-    server: PricewatchServer,
+    /// Behind a lock: the test side stops and restarts it when asked.
+    server: Mutex<PricewatchServer>,
     fake: FakeAmazon,
     browser: ExtensionBrowser,
     _copy: tempfile::TempDir,
@@ -138,7 +139,7 @@ fn setup(test: &str, product: &Product) -> Option<Setup> {
         .with_backend(&server.url())
         .expect("extension copy for this backend");
     Some(Setup {
-        server,
+        server: Mutex::new(server),
         fake,
         browser,
         _copy: copy,
@@ -212,6 +213,13 @@ fn seed_product(server: &PricewatchServer, product: &Product, verifier: bool) {
     }
 }
 
+impl Setup {
+    fn server(&self) -> MutexGuard<'_, PricewatchServer> {
+        // A panic while holding it already failed the test.
+        self.server.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -253,39 +261,48 @@ fn correct_price(db: &Path, product: &Product) -> Result<Vec<i64>, String> {
 
 /// Plays the test side of the script's signals until `done` is set:
 /// `drop` sets the fake's price to the product's `after_minor`, `correct`
-/// refutes it. Returns what it did.
+/// refutes it, `stop` stops the backend and `start` starts it again (same
+/// port, same database). Each signal is answered once. Returns what it did.
 fn control(
     signals: PathBuf,
     done: Arc<AtomicBool>,
-    fake: &FakeAmazon,
+    setup: &Setup,
     db: &Path,
     product: &Product,
 ) -> Result<Vec<String>, String> {
     let mut did = Vec::new();
     let deadline = Instant::now() + TIMEOUT;
-    let mut pending: Vec<&str> = vec!["drop", "correct"];
+    let mut pending: Vec<&str> = vec!["drop", "correct", "stop", "start"];
     while !done.load(Ordering::SeqCst) && Instant::now() < deadline {
-        let mut handled = None;
+        let mut handled = Vec::new();
         for name in &pending {
             if !signals.join(name).exists() {
                 continue;
             }
             match *name {
                 "drop" => {
-                    fake.set_price(product.host, product.asin, Some(product.after_minor));
+                    setup
+                        .fake
+                        .set_price(product.host, product.asin, Some(product.after_minor));
                     did.push(format!("price {}", product.after_minor));
                 }
-                _ => {
+                "correct" => {
                     let ids = correct_price(db, product)?;
                     did.push(format!("corrected {ids:?}"));
                 }
+                "stop" => {
+                    setup.server().stop();
+                    did.push("stopped".to_string());
+                }
+                _ => {
+                    setup.server().restart().map_err(|e| e.to_string())?;
+                    did.push("started".to_string());
+                }
             }
             std::fs::write(signals.join(format!("{name}.done")), "").map_err(|e| e.to_string())?;
-            handled = Some(*name);
+            handled.push(*name);
         }
-        if let Some(name) = handled {
-            pending.retain(|n| *n != name);
-        }
+        pending.retain(|n| !handled.contains(n));
         std::thread::sleep(Duration::from_millis(25));
     }
     Ok(did)
@@ -295,7 +312,7 @@ fn control(
 fn run(setup: &Setup, scenario: &str, product: &Product) -> (BrowserRun, Vec<String>) {
     let signals = tempfile::tempdir().expect("signal dir");
     let port = setup.fake.port().to_string();
-    let url = setup.server.url();
+    let url = setup.server().url();
     let product_json = product.json();
     let signal_dir = signals.path().to_string_lossy().to_string();
     let env = [
@@ -306,13 +323,13 @@ fn run(setup: &Setup, scenario: &str, product: &Product) -> (BrowserRun, Vec<Str
         ("PRICEWATCH_SIGNAL_DIR", signal_dir.as_str()),
     ];
     let done = Arc::new(AtomicBool::new(false));
-    let db = setup.server.data_dir().join("pricewatch.db");
+    let db = setup.server().data_dir().join("pricewatch.db");
     let (result, did) = std::thread::scope(|s| {
         let helper = s.spawn(|| {
             control(
                 signals.path().to_path_buf(),
                 done.clone(),
-                &setup.fake,
+                setup,
                 &db,
                 product,
             )
@@ -329,7 +346,7 @@ fn run(setup: &Setup, scenario: &str, product: &Product) -> (BrowserRun, Vec<Str
     let run = result.unwrap_or_else(|e| {
         panic!(
             "{scenario}: {e}\ntest side did: {did:?}\nserver log:\n{}",
-            setup.server.log()
+            setup.server().log()
         )
     });
     let ours: Vec<&String> = run
@@ -461,7 +478,7 @@ fn drop_scenario(
 
     // The backend's own view: one alert for the watch's product.
     let summary = setup
-        .server
+        .server()
         .get(&format!(
             "/v1/products/{}/{}",
             product.marketplace, product.asin
@@ -578,5 +595,48 @@ fn a_correction_alert_shows_as_a_correction() {
     assert!(
         text.contains("Correction") && text.contains(verified),
         "{r}"
+    );
+}
+
+#[test]
+fn polls_survive_a_backend_outage_and_a_worker_restart_without_repeats() {
+    let product = Product {
+        host: "www.amazon.co.uk",
+        marketplace: "amazon.co.uk",
+        asin: "B0PWALRT04",
+        title: "Pricewatch Outage Teapot",
+        before_minor: 2_500,
+        after_minor: 1_999,
+        target_minor: 2_200,
+        target_text: "22.00",
+        headers: Vec::new(),
+    };
+    let Some(setup) = setup("extension alerts across an outage and a restart", &product) else {
+        return;
+    };
+    // run() also fails on any console error of the extension: the outage
+    // must leave warnings only.
+    let (run, did) = run(&setup, "outage", &product);
+    let r = &run.result;
+    assert_eq!(did, vec!["stopped", "started", "price 1999"], "{r}");
+    // Polls went on failing at each alarm, quietly: one warning.
+    assert_eq!(r["firstFailed"]["failed"], "unreachable", "{r}");
+    assert_eq!(r["laterFailed"]["failed"], "unreachable", "{r}");
+    assert_eq!(r["laterFailed"]["why"], "alarm", "{r}");
+    assert!(r["outageMarker"]["since"].is_number(), "{r}");
+    assert_eq!(r["warnings"], 1, "one warning per outage: {r}");
+    // Back again: the drop's alert, formatted for amazon.co.uk.
+    let message = r["notification"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("£19.99"), "{message:?}");
+    assert!(message.contains("£25.00"), "{message:?}");
+    // The worker was stopped; the alarm started a new one, whose poll
+    // showed nothing again.
+    assert_eq!(r["restart"]["restarted"], true, "{r}");
+    assert_eq!(r["restart"]["poll"]["shown"], 0, "{r}");
+    assert!(r["restart"]["poll"].get("failed").is_none(), "{r}");
+    assert_eq!(
+        r["restart"]["notified"].as_array().map(Vec::len),
+        Some(1),
+        "each alert is shown once: {r}"
     );
 }
