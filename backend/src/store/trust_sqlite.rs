@@ -190,23 +190,29 @@ pub(crate) async fn recent_reports(
     Ok(out)
 }
 
-/// Keys on probation may trigger this many crawls per day.
-pub(crate) const PROBATION_CRAWLS_PER_DAY: i64 = 1;
+/// Keys on probation may have this many unresolved crawls they triggered
+/// (the decision core's "crawl-trigger limit"; the simulation's values).
+pub(crate) const PROBATION_OPEN_CRAWLS: i64 = 1;
+/// ... and may trigger this many crawls a day.
+pub(crate) const PROBATION_CRAWLS_PER_DAY: i64 = 3;
 
-/// Whether `key` may still trigger a low-priority crawl.
+/// Whether `key` (on probation) may still trigger a crawl.
 pub(crate) async fn within_crawl_limit(
     conn: &mut SqliteConnection,
     key: KeyId,
     now: i64,
 ) -> StoreResult<bool> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM verification_jobs WHERE trigger_key = ?1 AND enqueued_at > ?2",
+    let row = sqlx::query(
+        "SELECT coalesce(sum(CASE WHEN state <> 2 THEN 1 ELSE 0 END), 0) AS open, \
+           count(*) AS day FROM verification_jobs WHERE trigger_key = ?1 AND enqueued_at > ?2",
     )
     .bind(key)
     .bind(now - trust::DAY_MS)
     .fetch_one(&mut *conn)
     .await?;
-    Ok(n < PROBATION_CRAWLS_PER_DAY)
+    let open: i64 = row.try_get("open")?;
+    let day: i64 = row.try_get("day")?;
+    Ok(open < PROBATION_OPEN_CRAWLS && day < PROBATION_CRAWLS_PER_DAY)
 }
 
 /// Queues a job for the series unless one is open; returns the open job.

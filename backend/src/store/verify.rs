@@ -288,7 +288,7 @@ pub mod reason {
     /// The reasons in code order (append only: the codes are on disk).
     /// The first ones are [`crate::trust::decide`]'s, then the reasons a
     /// crawl result writes over a held report's.
-    pub const NAMES: [&str; 24] = [
+    pub const NAMES: [&str; 25] = [
         "too_old",
         "verifier",
         "agrees",
@@ -313,6 +313,7 @@ pub mod reason {
         "crawl_no_evidence",
         "crawl_gave_up",
         "other",
+        "crawl_limit",
     ];
 }
 
