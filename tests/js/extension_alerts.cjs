@@ -367,8 +367,9 @@ const scenarios = {
   },
 
   // The backend goes away: polls fail with one warning and no error, and
-  // go on at each alarm; back again, the drop's alert arrives once, also
-  // after the worker was stopped and restarted by the alarm.
+  // go on at each alarm; back again, the drop's four alerts arrive as one
+  // grouped notification (its click opens the popup page), shown once,
+  // also after the worker was stopped and restarted by the alarm.
   async outage({ context, extensionId }) {
     const out = {};
     let warnings = 0;
@@ -380,11 +381,17 @@ const scenarios = {
     await visit(page, productUrl);
     await waitForReport(context, product.before_minor);
     const ext = await extensionPage(context, extensionId, "options.html");
-    out.watch = await ask(ext, {
-      type: "watch_create",
-      watch: { asin: product.asin, marketplace: product.marketplace, condition: "new", target_price_minor: product.target_minor, channels: { extension: true } },
-    });
-    if (!out.watch || !out.watch.ok) throw new Error(`watch_create failed: ${JSON.stringify(out.watch)}`);
+    // Four watches on the product, all below its price: one drop fires
+    // four alerts at once, which show as one grouped notification.
+    out.watches = [];
+    for (const extra of [0, 100, 200, 250]) {
+      const answer = await ask(ext, {
+        type: "watch_create",
+        watch: { asin: product.asin, marketplace: product.marketplace, condition: "new", target_price_minor: product.target_minor + extra, channels: { extension: true } },
+      });
+      if (!answer || !answer.ok) throw new Error(`watch_create failed: ${JSON.stringify(answer)}`);
+      out.watches.push(answer.data.id);
+    }
     await signalAndWait("stop");
     const stoppedAt = Date.now();
     const polled = () => session(context, "pricewatch_alerts_polled");
@@ -401,7 +408,9 @@ const scenarios = {
     await signalAndWait("drop");
     await visit(page, productUrl, 1);
     await waitForReport(context, product.after_minor);
-    out.notification = await waitForNotification(context, (n) => n.url === productUrl, "the drop's notification after the outage");
+    out.notification = await waitForNotification(context, (n) => n.id.startsWith("pricewatch-alerts-group|"), "the grouped notification after the outage");
+    out.shown = await worker(context).evaluate(() => chrome.notifications.getAll());
+    out.click = await clickNotification(context, out.notification.id);
     out.restart = await restartWorker(context, ext);
     out.warnings = warnings;
     return out;

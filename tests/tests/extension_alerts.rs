@@ -599,7 +599,7 @@ fn a_correction_alert_shows_as_a_correction() {
 }
 
 #[test]
-fn polls_survive_a_backend_outage_and_a_worker_restart_without_repeats() {
+fn polls_survive_an_outage_and_a_worker_restart_and_group_several_alerts() {
     let product = Product {
         host: "www.amazon.co.uk",
         marketplace: "amazon.co.uk",
@@ -625,10 +625,37 @@ fn polls_survive_a_backend_outage_and_a_worker_restart_without_repeats() {
     assert_eq!(r["laterFailed"]["why"], "alarm", "{r}");
     assert!(r["outageMarker"]["since"].is_number(), "{r}");
     assert_eq!(r["warnings"], 1, "one warning per outage: {r}");
-    // Back again: the drop's alert, formatted for amazon.co.uk.
-    let message = r["notification"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("£19.99"), "{message:?}");
-    assert!(message.contains("£25.00"), "{message:?}");
+    // Back again: the drop fired the four watches' alerts at once, shown
+    // as one grouped notification, each line with the price formatted for
+    // amazon.co.uk; its click opens the popup page, which lists them all.
+    let n = &r["notification"];
+    assert_eq!(n["title"], "4 price alerts", "{r}");
+    let items = n["items"].as_array().expect("list items");
+    assert_eq!(items.len(), 4, "{r}");
+    for item in items {
+        let message = item["message"].as_str().unwrap_or_default();
+        assert!(message.contains("£19.99"), "{message:?}");
+        assert!(message.contains("£25.00"), "{message:?}");
+        assert!(
+            item["title"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(product.title),
+            "{r}"
+        );
+    }
+    assert!(
+        r["shown"]
+            .as_object()
+            .is_some_and(|m| m.contains_key(n["id"].as_str().unwrap_or_default())),
+        "{r}"
+    );
+    let opened = r["click"]["opened"].as_str().unwrap_or_default();
+    assert!(
+        opened.starts_with("chrome-extension://") && opened.ends_with("/popup.html"),
+        "{r}"
+    );
+    assert_eq!(r["click"]["stillShown"], false, "{r}");
     // The worker was stopped; the alarm started a new one, whose poll
     // showed nothing again.
     assert_eq!(r["restart"]["restarted"], true, "{r}");
