@@ -44,6 +44,14 @@
     });
   }
 
+  // The price history overlay (overlay_mount.js, loaded before this file):
+  // shown after the extraction; it never delays or breaks reporting.
+  function showOverlay(extraction, wasmAllowed) {
+    const overlay = globalThis.pricewatchOverlay;
+    if (!overlay) return;
+    overlay.show(extraction, wasmAllowed).catch((err) => console.error(`pricewatch: overlay: ${err && err.stack ? err.stack : err}`));
+  }
+
   let extractor = null; // () => Promise<void>
   const wasmPath = wasmAllowed();
 
@@ -69,12 +77,14 @@
       const extraction = JSON.parse(json);
       const answer = await send({ type: "extraction", extraction });
       root.setAttribute("data-pricewatch-reported", String(answer ? (answer.queued ?? 0) : "error"));
+      showOverlay(extraction, true);
     };
   } else {
     extractor = async () => {
       const answer = await send({ type: "page_html", html: root.outerHTML, url: location.href });
       root.setAttribute("data-pricewatch-path", "fallback");
       root.setAttribute("data-pricewatch-reported", String(answer ? (answer.queued ?? 0) : "error"));
+      if (answer && answer.extraction) showOverlay(answer.extraction, false);
     };
   }
 
@@ -96,7 +106,9 @@
   let timer = null;
   const observer = new MutationObserver((records) => {
     // Our own attributes on <html> are not a page change.
-    if (records.every((r) => r.target === root && r.type === "attributes")) return;
+    // Nor is the overlay's host element coming or going.
+    const overlay = globalThis.pricewatchOverlay;
+    if (records.every((r) => (r.target === root && r.type === "attributes") || (overlay && overlay.isOwnRecord(r)))) return;
     clearTimeout(timer);
     timer = setTimeout(run, DEBOUNCE_MS);
   });

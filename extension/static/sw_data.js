@@ -11,7 +11,7 @@
 //   {type: "watch_create", watch}                   -> the watch (signed)
 //   {type: "watch_update", id, watch}               -> the watch (signed)
 //   {type: "watch_delete", id}                      -> {} (signed)
-//   {type: "ui_pref_get"}                           -> {collapsed}
+//   {type: "ui_pref_get"}                           -> {collapsed, backend}
 //   {type: "ui_pref_set", collapsed}                -> {collapsed}
 // Error codes: "not_found" (404), "unreachable" (network), "no_consent"
 // (signed requests before onboarding consent), "bad_request" (a malformed
@@ -152,7 +152,8 @@ export async function handleDataMessage(message) {
     }
     case "ui_pref_get": {
       const prefs = (await kvGet("ui_prefs")) || {};
-      return { ok: true, data: { collapsed: Boolean(prefs.collapsed) } };
+      // The backend URL rides along: the overlay links to its /p/ page.
+      return { ok: true, data: { collapsed: Boolean(prefs.collapsed), backend: await backendUrl() } };
     }
     case "ui_pref_set": {
       const prefs = (await kvGet("ui_prefs")) || {};

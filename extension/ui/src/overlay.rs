@@ -404,9 +404,9 @@ pub fn Overlay(marketplace: String, asin: String) -> impl IntoView {
                     class.push_str(" corrected");
                 }
                 let r = if Some(i) == low || Some(i) == high {
-                    "4.5"
+                    "6"
                 } else {
-                    "3"
+                    "4"
                 };
                 view! {
                     <circle
@@ -441,8 +441,9 @@ pub fn Overlay(marketplace: String, asin: String) -> impl IntoView {
             let vertices = g.vertices.clone();
             move || {
                 active.get().and_then(|i| vertices.get(i)).map(|v| {
-                    // Percent of the box width, for CSS positioning.
-                    let left = (v.x * 100) / chart::WIDTH;
+                    // Percent of the box width, for CSS positioning; kept
+                    // off the edges so the tooltip stays inside the panel.
+                    let left = ((v.x * 100) / chart::WIDTH).clamp(30, 70);
                     let text = format!(
                         "{} · {}{}",
                         format::date_time(v.t),
@@ -463,7 +464,6 @@ pub fn Overlay(marketplace: String, asin: String) -> impl IntoView {
                     data-testid="pw-chart"
                     class="chart"
                     viewBox=format!("0 0 {} {}", chart::WIDTH, chart::HEIGHT)
-                    preserveAspectRatio="none"
                     role="img"
                     tabindex="0"
                     aria-label=summary_text
