@@ -319,15 +319,27 @@ async function setUp(context, extensionId) {
 /// Reads state through the extension page: that does not wake the worker.
 async function restartWorker(context, extPage) {
   const cdp = await context.newCDPSession(extPage);
-  const versions = new Map();
-  cdp.on("ServiceWorker.workerVersionUpdated", (e) => e.versions.forEach((v) => versions.set(v.versionId, v)));
+  // Every status change, in order: the worker may stop and start again
+  // (the 1 s alarm) between two looks.
+  const changes = [];
+  cdp.on("ServiceWorker.workerVersionUpdated", (e) => e.versions.forEach((v) => changes.push({ ...v, seenAt: Date.now() })));
   await cdp.send("ServiceWorker.enable");
-  const running = await waitFor("the running service worker", () =>
-    [...versions.values()].find((v) => v.scriptURL.endsWith("/service_worker.js") && v.runningStatus === "running"),
-  );
-  await cdp.send("ServiceWorker.stopWorker", { versionId: running.versionId });
-  await waitFor("the service worker to stop", () => versions.get(running.versionId).runningStatus === "stopped");
-  const stoppedAt = Date.now();
+  const isOurs = (v) => v.scriptURL.endsWith("/service_worker.js");
+  const running = await waitFor("the running service worker", () => changes.find((v) => isOurs(v) && v.runningStatus === "running"));
+  const versionId = running.versionId;
+  let stoppedAt = null;
+  // A worker busy with an event may not stop at once: ask again until it did.
+  for (let attempt = 0; stoppedAt === null && attempt < 10; attempt += 1) {
+    const asked = Date.now();
+    await cdp.send("ServiceWorker.stopWorker", { versionId });
+    const stopped = await waitFor(
+      "the service worker to stop",
+      () => changes.find((v) => v.versionId === versionId && v.runningStatus === "stopped" && v.seenAt >= asked) || null,
+      { timeoutMs: 2000 },
+    ).catch(() => null);
+    if (stopped) stoppedAt = stopped.seenAt;
+  }
+  if (stoppedAt === null) throw new Error("the service worker did not stop");
   const readSession = (key) => extPage.evaluate((k) => chrome.storage.session.get(k).then((o) => o[k] ?? null), key);
   const poll = await waitFor(
     "a poll by the restarted worker (woken by the alarm)",
@@ -337,7 +349,7 @@ async function restartWorker(context, extPage) {
     },
     { timeoutMs: 20000, intervalMs: 100 },
   );
-  const restarted = [...versions.values()].some((v) => v.scriptURL.endsWith("/service_worker.js") && v.runningStatus === "running");
+  const restarted = changes.some((v) => isOurs(v) && v.runningStatus === "running" && v.seenAt > stoppedAt);
   await cdp.detach().catch(() => {});
   return { poll, restarted, notified: await readSession("pricewatch_notified") };
 }
