@@ -48,8 +48,56 @@ pub fn request(
     body: &[u8],
 ) -> Result<Response> {
     let timeout = Duration::from_secs(10);
-    let mut stream = TcpStream::connect_timeout(&addr, timeout)
+    let stream = TcpStream::connect_timeout(&addr, timeout)
         .map_err(|e| Error::new(format!("connect to {addr}: {e}")))?;
+    exchange(stream, addr, method, path, headers, body)
+}
+
+/// [`request`] from the local address `source` (e.g. `127.0.1.1`, to look
+/// like another network to the server: Linux routes all of 127/8 to
+/// loopback). Not for use inside an async runtime (it runs a small one to
+/// bind before connecting, which std cannot do).
+pub fn request_from(
+    source: std::net::IpAddr,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Response> {
+    let timeout = Duration::from_secs(10);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let stream = rt
+        .block_on(async {
+            let socket = if addr.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()?
+            } else {
+                tokio::net::TcpSocket::new_v6()?
+            };
+            socket.bind(SocketAddr::new(source, 0))?;
+            match tokio::time::timeout(timeout, socket.connect(addr)).await {
+                Ok(connected) => connected,
+                Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+            }
+        })
+        .and_then(|s| s.into_std())
+        .map_err(|e| Error::new(format!("connect to {addr} from {source}: {e}")))?;
+    stream.set_nonblocking(false)?;
+    exchange(stream, addr, method, path, headers, body)
+}
+
+/// Sends one request on `stream` and reads the response to the end.
+fn exchange(
+    mut stream: TcpStream,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Response> {
+    let timeout = Duration::from_secs(10);
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
 

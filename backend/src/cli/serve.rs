@@ -302,8 +302,18 @@ async fn trust_ticks(store: Arc<dyn Storage>, state: AppState, period: Duration)
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let _now = state.now();
-        let _ = &store;
+        match store.verification_tick(state.now()).await {
+            Ok(s) if s.expired_holds > 0 || s.refresh_queued > 0 || s.drift_queued > 0 => {
+                tracing::info!(
+                    expired_holds = s.expired_holds,
+                    refresh_queued = s.refresh_queued,
+                    drift_queued = s.drift_queued,
+                    "verification tick"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "verification tick failed"),
+        }
     }
 }
 
