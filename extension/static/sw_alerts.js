@@ -21,7 +21,9 @@
 //
 // Polling needs consent and a registered key (a browser that never
 // reported or watched anything has no alerts; the poll does not register
-// a key just to ask). Backend unreachable or failing: one console warning
+// a key just to ask). Judgement call: pausing stops *reporting* only; the
+// user's own alerts keep coming while paused (the popup says it is
+// paused). Backend unreachable or failing: one console warning
 // per outage, and the next alarm tries again; never an error (the test
 // harness fails on console errors).
 //

@@ -5,6 +5,8 @@
 //   PRICEWATCH_BACKEND_URL   the backend the extension copy talks to
 //   PRICEWATCH_SCENARIO      "drop" | "correction" | "outage"
 //   PRICEWATCH_PRODUCT       JSON {marketplace, asin, target_minor, target_text}
+//   PRICEWATCH_POPUP_SCREENSHOT  optional: where to save a screenshot of
+//                            the popup (PNG)
 //   PRICEWATCH_SIGNAL_DIR    folder for the handshake with the Rust side,
 //                            which owns the fake Amazon and the database:
 //                            the script writes `<name>` and waits for
@@ -237,6 +239,12 @@ async function readPopup(context, extensionId, wantAlerts) {
       }, wantAlerts),
     { timeoutMs: 15000, intervalMs: 100 },
   );
+  // For review: the popup as a shopper sees it (popup-sized viewport).
+  const shot = process.env.PRICEWATCH_POPUP_SCREENSHOT;
+  if (shot) {
+    await popup.setViewportSize({ width: 400, height: 600 });
+    await popup.screenshot({ path: shot, fullPage: true });
+  }
   // Pause from the popup: the worker's status says paused; resume again.
   await popup.click('[data-testid="pw-popup-pause"]');
   const paused = await waitFor("paused from the popup", async () => {

@@ -310,18 +310,29 @@ fn control(
 
 /// Runs `scenario` for `product` with the test side answering signals.
 fn run(setup: &Setup, scenario: &str, product: &Product) -> (BrowserRun, Vec<String>) {
+    run_with(setup, scenario, product, &[])
+}
+
+/// [`run`] with extra environment for the script.
+fn run_with(
+    setup: &Setup,
+    scenario: &str,
+    product: &Product,
+    extra: &[(&str, &str)],
+) -> (BrowserRun, Vec<String>) {
     let signals = tempfile::tempdir().expect("signal dir");
     let port = setup.fake.port().to_string();
     let url = setup.server().url();
     let product_json = product.json();
     let signal_dir = signals.path().to_string_lossy().to_string();
-    let env = [
+    let mut env = vec![
         ("PRICEWATCH_FAKE_PORT", port.as_str()),
         ("PRICEWATCH_BACKEND_URL", url.as_str()),
         ("PRICEWATCH_SCENARIO", scenario),
         ("PRICEWATCH_PRODUCT", product_json.as_str()),
         ("PRICEWATCH_SIGNAL_DIR", signal_dir.as_str()),
     ];
+    env.extend_from_slice(extra);
     let done = Arc::new(AtomicBool::new(false));
     let db = setup.server().data_dir().join("pricewatch.db");
     let (result, did) = std::thread::scope(|s| {
@@ -551,7 +562,19 @@ fn a_correction_alert_shows_as_a_correction() {
     let Some(setup) = setup("extension correction alert", &product) else {
         return;
     };
-    let (run, did) = run(&setup, "correction", &product);
+    // A screenshot of the popup with the watch and both alerts, for review.
+    let shot = tests::workspace_root()
+        .join("target")
+        .join("extension-popup.png");
+    let shot_text = shot.to_string_lossy().to_string();
+    let (run, did) = run_with(
+        &setup,
+        "correction",
+        &product,
+        &[("PRICEWATCH_POPUP_SCREENSHOT", shot_text.as_str())],
+    );
+    println!("popup screenshot: {}", shot.display());
+    assert!(shot.is_file(), "no screenshot at {}", shot.display());
     let r = &run.result;
     assert_eq!(did.len(), 2, "{did:?}");
     assert!(did[1].starts_with("corrected ["), "{did:?}");
