@@ -1,5 +1,6 @@
 //! The real `pricewatch serve` on a free loopback port with a temporary
-//! SQLite database; killed when the handle is dropped.
+//! SQLite database (or the `--database` given); killed when the handle is
+//! dropped.
 
 use crate::{http, Error, Result};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
@@ -72,7 +73,14 @@ fn spawn_serve(
     log: &Path,
     extra_args: &[String],
 ) -> Result<Child> {
+    // A `--database` among the extra arguments (e.g. PostgreSQL) replaces
+    // the temporary SQLite file.
     let database = format!("sqlite://{}", dir.join("pricewatch.db").display());
+    let database_args: &[&str] = if extra_args.iter().any(|a| a == "--database") {
+        &[]
+    } else {
+        &["--database", &database]
+    };
     let out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -82,8 +90,7 @@ fn spawn_serve(
         .arg("serve")
         .arg("--listen")
         .arg(addr.to_string())
-        .arg("--database")
-        .arg(&database)
+        .args(database_args)
         .args(extra_args)
         .current_dir(dir)
         .env("RUST_LOG", "info")
