@@ -221,7 +221,11 @@ fn report(key_id: i64, nonce: u32, asin: &str, t: i64, price: i64) -> NewReport 
         seller: wasm_core::types::Seller::Amazon,
         title: format!("Produkt {asin}"),
         observed_at: t,
-        trusted: false,
+        // A verifier's observation: these tests are about storage
+        // (partitions, runs, concurrency), and since the trust issue only
+        // verified or otherwise believed reports publish at once. The trust
+        // decisions are tested in `trust_store.rs`.
+        trusted: true,
         net_hash: None,
         raw: format!("{{\"n\":{nonce}}}"),
     }
@@ -458,9 +462,14 @@ async fn partitions_are_created_ahead_and_filled_from_default() {
         );
         // A day later another report; then a purge with the cut after the
         // first day drops that day's partition whole.
+        // (A collector's report agreeing with the published price: older
+        // than it, so a verifier's would be history only.)
         let out = store
             .ingest(
-                &[report(key, 3, "B00PARTIT1", future - day, 450)],
+                &[NewReport {
+                    trusted: false,
+                    ..report(key, 3, "B00PARTIT1", future - day, 450)
+                }],
                 future - day,
             )
             .await
@@ -523,8 +532,12 @@ async fn a_batch_sees_its_own_earlier_reports() {
                 usd,
                 // Newer: publishes; agrees with nothing published before.
                 verified,
-                // Agrees with the verified offer: keeps its status.
-                report(key, 6, "B00BATCH01", now - 100, 900),
+                // A collector agreeing with the verified offer: keeps its
+                // status, refreshes "last seen".
+                NewReport {
+                    trusted: false,
+                    ..report(key, 6, "B00BATCH01", now - 100, 900)
+                },
             ],
             now,
         )

@@ -34,17 +34,21 @@
 //!   maintenance run gives them a partition of their own.
 //! * Runtime queries only (`sqlx::query`), no compile-time macros.
 
+use super::trust_postgres as tp;
+use super::verify;
 use super::{
-    code, decide, plan_run_update, redact_url, IngestOutcome, KeyActivity, KeyId, KeyRecord,
-    NewReport, Offer, OfferStatus, OfferSummary, ProductId, ProductInfo, ProductRef,
-    ProductSummary, PurgeStats, Registered, Run, RunPlan, Storage, StorageStats, StoreError,
-    StoreResult,
+    code, plan_run_update, redact_url, IngestOutcome, KeyActivity, KeyId, KeyRecord, NewReport,
+    Offer, OfferStatus, OfferSummary, ProductId, ProductInfo, ProductRef, ProductSummary,
+    PurgeStats, Registered, Run, RunPlan, Storage, StorageStats, StoreError, StoreResult,
 };
+use crate::trust::{self, Reading, ReportStatus, Reporter};
 use crate::watch::postgres as wp;
 use crate::watch::{
     AlertRecord, DeliveryChannel, DeliveryState, EvalStats, NewWatch, PendingContact, Watch,
 };
 use async_trait::async_trait;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use sha2::{Digest, Sha256};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, Row};
@@ -72,7 +76,15 @@ pub struct PostgresStore {
     products: Mutex<ProductCache>,
     /// Woken by `LISTEN pricewatch_outbox` (the notifier's wake-up).
     outbox: std::sync::Arc<tokio::sync::Notify>,
+    /// Draws of the trust decisions (OS-seeded; `seed_trust_rng`).
+    rng: Mutex<StdRng>,
+    /// Drift check timers per series and the receipt-time cursor (per
+    /// process: each backend process checks what it sees).
+    drift: Mutex<DriftState>,
 }
+
+/// Drift timers per series and the receipt-time cursor of the drift check.
+type DriftState = (HashMap<(ProductId, i64), trust::DriftTimer>, i64);
 
 /// The LISTEN/NOTIFY channel of outbox events.
 const OUTBOX_CHANNEL: &str = "pricewatch_outbox";
@@ -165,6 +177,8 @@ impl PostgresStore {
             pool,
             products: Mutex::new(HashMap::new()),
             outbox,
+            rng: Mutex::new(StdRng::from_entropy()),
+            drift: Mutex::new((HashMap::new(), 0)),
         };
         store.ensure_partitions(now_ms()).await?;
         Ok(store)
@@ -183,6 +197,14 @@ impl PostgresStore {
     /// The underlying pool (tests and benchmarks inspect the schema).
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Two uniform draws for one decision (spot check, rule 5's crawl).
+    fn draws(&self) -> (f64, f64) {
+        match self.rng.lock() {
+            Ok(mut r) => (r.gen::<f64>(), r.gen::<f64>()),
+            Err(_) => (1.0, 1.0),
+        }
     }
 
     fn cached_product(&self, marketplace: &str, asin: &str) -> Option<(ProductId, String)> {
@@ -557,6 +579,7 @@ async fn ingest_batch(
     fresh: &mut ProductCache,
     reports: &[NewReport],
     now: i64,
+    decided: &mut Vec<(&'static str, &'static str)>,
 ) -> Result<Vec<IngestOutcome>, sqlx::Error> {
     let products = resolve_products(conn, store, fresh, reports, now).await?;
     let mut outcomes: Vec<Option<IngestOutcome>> = vec![None; reports.len()];
@@ -621,29 +644,194 @@ async fn ingest_batch(
             );
         }
     }
-    // Published offers before the batch (the watch outbox compares).
-    let before = offers.clone();
+    // The value the watch outbox saw before this batch (trust issue: only
+    // alertable publishes move it) and where it moved.
+    let before: HashMap<(ProductId, i16), Offer> = offers
+        .iter()
+        .filter_map(|(k, o)| verify::alert_view(o).map(|v| (*k, v)))
+        .collect();
+    let mut alerted: HashMap<(ProductId, i16), Offer> = HashMap::new();
     let mut moved: Vec<(ProductId, i16)> = Vec::new();
+    let mut open_jobs: HashMap<(ProductId, i16), i64> = HashMap::new();
+    if !series.is_empty() {
+        let (ids, conds): (Vec<i64>, Vec<i64>) =
+            series.iter().map(|&(p, c)| (p, i64::from(c))).unzip();
+        let rows = sqlx::query(
+            "SELECT j.product_id, j.condition, j.id FROM verification_jobs j \
+             JOIN unnest($1::bigint[], $2::bigint[]) AS w(p, c) \
+               ON j.product_id = w.p AND j.condition = w.c WHERE j.state <> 2",
+        )
+        .bind(&ids)
+        .bind(&conds)
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in &rows {
+            let c: i64 = row.try_get("condition")?;
+            open_jobs.insert((row.try_get("product_id")?, small(c)), row.try_get("id")?);
+        }
+    }
+    let mut key_ids: Vec<KeyId> = reports.iter().map(|r| r.key_id).collect();
+    key_ids.sort_unstable();
+    key_ids.dedup();
+    let mut reporters = tp::load_reporters(conn, &key_ids).await?;
+    let mut decisions = Vec::new();
     for (i, r) in reports.iter().enumerate() {
         if outcomes[i].is_some() {
             continue;
         }
         let key = (products[i].0, small(code::condition(r.condition)));
+        let current = offers.get(&key).cloned();
+        let open_job = open_jobs.get(&key).copied();
+        let draws = store.draws();
+        let v = trust_decision(
+            conn,
+            draws,
+            &reporters,
+            current.as_ref(),
+            open_job,
+            (key.0, i64::from(key.1)),
+            r,
+            now,
+        )
+        .await?;
+        let d = v.decision;
+        decisions.push((d.status.as_str(), d.reason));
         let (outcome, published) =
-            apply_report(conn, key.0, key.1, r, offers.get(&key), now).await?;
+            apply_report(conn, key.0, key.1, r, current.as_ref(), &d, now).await?;
         if let Some(o) = published {
+            if d.alert {
+                if let Some(a) = verify::alert_view(&o) {
+                    alerted.insert(key, a);
+                    if !moved.contains(&key) {
+                        moved.push(key);
+                    }
+                }
+            }
             offers.insert(key, o);
-            if !moved.contains(&key) {
-                moved.push(key);
+        }
+        let mut job = open_job;
+        if let (Some(req), None) = (d.crawl, job) {
+            let trigger = (!r.trusted).then_some(r.key_id);
+            let id = tp::queue_job(conn, key.0, i64::from(key.1), &req, trigger, now).await?;
+            job = Some(id);
+            open_jobs.insert(key, id);
+        }
+        if let (true, Some(job)) = (d.attach, job) {
+            let mut links = vec![tp::Link {
+                job,
+                key_id: r.key_id,
+                nonce: r.nonce,
+                received_at: now,
+                observed_at: r.observed_at,
+                reading: Reading {
+                    price: r.price_minor,
+                    availability: r.availability,
+                },
+                held: d.status == ReportStatus::Held,
+                alerts: v.alerts,
+                agreed_verified: v.agreed_verified,
+            }];
+            tp::flush_links(conn, &mut links).await?;
+        }
+        if let Some(j) = d.credit {
+            if let Some(k) = reporters.get_mut(&r.key_id) {
+                k.rep.apply(j, now);
+                tp::save_reputation(conn, r.key_id, &k.rep).await?;
             }
         }
         outcomes[i] = Some(outcome);
     }
-    write_outbox(conn, &before, &offers, &moved, now).await?;
+    write_outbox(conn, &before, &alerted, &moved, now).await?;
+    decided.extend(decisions);
     Ok(outcomes
         .into_iter()
         .map(|o| o.unwrap_or(IngestOutcome::Duplicate))
         .collect())
+}
+
+/// Builds the [`trust::ReportContext`] of one report and decides (the
+/// PostgreSQL twin of the SQLite store's: the costly facts only when the
+/// decision can depend on them).
+#[allow(clippy::too_many_arguments)]
+async fn trust_decision(
+    conn: &mut PgConnection,
+    draws: (f64, f64),
+    reporters: &HashMap<KeyId, tp::KeyRep>,
+    current: Option<&Offer>,
+    open_job: Option<i64>,
+    key: (ProductId, i64),
+    r: &NewReport,
+    now: i64,
+) -> Result<Verdict, sqlx::Error> {
+    let reading = Reading {
+        price: r.price_minor,
+        availability: r.availability,
+    };
+    let published = current.map(verify::published_of);
+    let kr = reporters
+        .get(&r.key_id)
+        .copied()
+        .unwrap_or_else(|| tp::KeyRep::unknown(now));
+    let mut reporter = Reporter::from_reputation(&kr.rep, now, kr.registered_at, true);
+    reporter.verifier = r.trusted;
+    let too_old = now - r.observed_at > trust::MAX_PUBLISH_AGE_MS;
+    let matches = published.is_some_and(|p| reading.matches(&p.reading));
+    let older = published.is_some_and(|p| r.observed_at < p.observed_at);
+    let needs_facts = !too_old
+        && !r.trusted
+        && if matches {
+            published.is_some_and(|p| p.status == OfferStatus::Provisional) && reporter.established
+        } else {
+            !older && !reporter.distrusted && open_job.is_none()
+        };
+    let (mut alerts, mut c, mut groups) = (0, 0.0, 0);
+    if needs_facts {
+        alerts = tp::alerts_for(
+            conn,
+            key.0,
+            key.1,
+            reading,
+            current.and_then(|o| o.alerted.map(|a| a.1)),
+        )
+        .await?;
+        let recent = tp::recent_reports(conn, key.0, key.1, now).await?;
+        let mut set: Vec<(trust::GroupId, f64)> = recent
+            .iter()
+            .filter(|x| x.3.matches(&reading))
+            .map(|x| (x.1, x.2))
+            .collect();
+        set.push((kr.group(r.key_id), reporter.trust));
+        c = trust::corroboration(&set);
+        groups = trust::groups::established_groups(&set);
+        if !reporter.established && !matches {
+            reporter.within_crawl_limit = tp::within_crawl_limit(conn, r.key_id, now).await?;
+        }
+    }
+    let ctx = trust::ReportContext {
+        now,
+        observed_at: r.observed_at,
+        reported: reading,
+        published,
+        verified_low: current.and_then(|o| o.verified_low.map(|l| l.0)),
+        reporter,
+        alerts,
+        crawl_pending: open_job.is_some(),
+        corroboration: c,
+        corroborating_groups: groups,
+        spot_draw: draws.0,
+        crawl_draw: draws.1,
+    };
+    Ok(Verdict {
+        decision: trust::decide(&ctx),
+        alerts,
+        agreed_verified: matches && published.is_some_and(|p| p.status == OfferStatus::Verified),
+    })
+}
+
+struct Verdict {
+    decision: trust::Decision,
+    alerts: u32,
+    agreed_verified: bool,
 }
 
 /// One outbox event per series whose published price or availability this
@@ -699,39 +887,37 @@ async fn apply_report(
     cond: i16,
     r: &NewReport,
     current: Option<&Offer>,
+    d: &trust::Decision,
     now: i64,
 ) -> Result<(IngestOutcome, Option<Offer>), sqlx::Error> {
-    let decision = decide(current, r, now);
-    let refresh_title = !r.title.is_empty() && decision.publish;
-    // The published offer a publishing report moves to.
-    let agrees =
-        current.map(|o| o.price_minor == r.price_minor && o.availability == r.availability);
-    let status = if r.trusted {
-        OfferStatus::Verified
-    } else {
-        match (current, agrees) {
-            (Some(o), Some(true)) => o.status,
-            _ => OfferStatus::Provisional,
-        }
+    let outcome = match d.status {
+        ReportStatus::Accepted => IngestOutcome::Accepted,
+        ReportStatus::Stored => IngestOutcome::Stored,
+        ReportStatus::Provisional => IngestOutcome::Provisional,
+        ReportStatus::Held => IngestOutcome::Held,
     };
-    let verified_at = if r.trusted {
-        Some(r.observed_at)
-    } else {
-        current.and_then(|o| o.last_verified_at)
-    };
+    let touches_offer = d.publish.is_some() || d.refresh_last_seen;
+    let refresh_title = !r.title.is_empty() && touches_offer;
+    // The published offer after the decision (moved or refreshed).
+    let next = touches_offer.then(|| verify::next_offer(current, r, d));
+    let o = next.as_ref();
     let rows = sqlx::query(
         "WITH ins AS (INSERT INTO reports (key_id, nonce, product_id, condition, observed_at, \
-             received_at, price_minor, availability, status, net_hash, raw) \
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)), \
+             received_at, price_minor, availability, status, net_hash, raw, reason) \
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $18)), \
          title AS (UPDATE products SET title = $12 WHERE id = $3 AND $13 AND title <> $12), \
          offer AS (INSERT INTO offers (product_id, condition, price_minor, availability, seller, \
-             observed_at, status, last_verified_at, updated_at) \
-           SELECT $3, $4, $7, $8, $14, $5, $15, $16, $6 WHERE $17 \
+             observed_at, status, last_verified_at, updated_at, verified_low, verified_low_at, \
+             alert_price_minor, alert_availability) \
+           SELECT $3, $4, $19, $20, $14, $21, $15, $16, $6, $22, $23, $24, $25 WHERE $17 \
            ON CONFLICT (product_id, condition) DO UPDATE SET \
              price_minor = excluded.price_minor, availability = excluded.availability, \
              seller = excluded.seller, observed_at = excluded.observed_at, \
              status = excluded.status, last_verified_at = excluded.last_verified_at, \
-             updated_at = excluded.updated_at) \
+             updated_at = excluded.updated_at, verified_low = excluded.verified_low, \
+             verified_low_at = excluded.verified_low_at, \
+             alert_price_minor = excluded.alert_price_minor, \
+             alert_availability = excluded.alert_availability) \
          (SELECT 0 AS side, first_seen, last_seen, price_minor, availability, n \
             FROM history_runs WHERE product_id = $3 AND condition = $4 AND first_seen <= $5 \
             ORDER BY first_seen DESC LIMIT 1) \
@@ -748,32 +934,287 @@ async fn apply_report(
     .bind(now)
     .bind(r.price_minor)
     .bind(small(code::availability(r.availability)))
-    .bind(small(decision.outcome.code()))
+    .bind(small(outcome.code()))
     .bind(r.net_hash.as_ref().map(|h| &h[..]))
     .bind(&r.raw)
     .bind(&r.title)
     .bind(refresh_title)
-    .bind(small(code::seller(r.seller)))
-    .bind(status as i16)
-    .bind(verified_at)
-    .bind(decision.publish)
+    .bind(small(o.map(|o| code::seller(o.seller)).unwrap_or(0)))
+    .bind(o.map(|o| o.status as i16).unwrap_or(0))
+    .bind(o.and_then(|o| o.last_verified_at))
+    .bind(touches_offer)
+    .bind(small(verify::reason::code(d.reason)))
+    .bind(o.and_then(|o| o.price_minor))
+    .bind(small(
+        o.map(|o| code::availability(o.availability)).unwrap_or(0),
+    ))
+    .bind(o.map(|o| o.observed_at).unwrap_or(r.observed_at))
+    .bind(o.and_then(|o| o.verified_low.map(|l| l.0)))
+    .bind(o.and_then(|o| o.verified_low.map(|l| l.1)))
+    .bind(o.and_then(|o| o.alerted.and_then(|a| a.0)))
+    .bind(o.and_then(|o| o.alerted.map(|a| small(code::availability(a.1)))))
     .fetch_all(&mut *conn)
     .await?;
-    // Both neighbours come from the ordered scans of the primary key
-    // across the partitions (a merge of one index probe per partition).
-    let neighbours = neighbours_from_rows(&rows)?;
-    update_runs(conn, product, cond, r, neighbours).await?;
-    let published = decision.publish.then_some(Offer {
-        price_minor: r.price_minor,
-        availability: r.availability,
-        seller: r.seller,
-        observed_at: r.observed_at,
-        status,
-        last_verified_at: verified_at,
-        verified_low: current.and_then(|o| o.verified_low),
-        alerted: Some((r.price_minor, r.availability)),
-    });
-    Ok((decision.outcome, published))
+    if verify::enters_history(d) {
+        // Both neighbours come from the ordered scans of the primary key
+        // across the partitions (a merge of one index probe per partition).
+        let neighbours = neighbours_from_rows(&rows)?;
+        update_runs(conn, product, cond, r, neighbours).await?;
+    }
+    Ok((outcome, next))
+}
+
+/// The runs around `t` (for [`update_runs`] outside ingest).
+async fn neighbours_of(
+    conn: &mut PgConnection,
+    product: ProductId,
+    cond: i16,
+    t: i64,
+) -> Result<(Option<Run>, Option<Run>), sqlx::Error> {
+    let rows = sqlx::query(
+        "(SELECT 0 AS side, first_seen, last_seen, price_minor, availability, n \
+            FROM history_runs WHERE product_id = $1 AND condition = $2 AND first_seen <= $3 \
+            ORDER BY first_seen DESC LIMIT 1) \
+         UNION ALL \
+         (SELECT 1 AS side, first_seen, last_seen, price_minor, availability, n \
+            FROM history_runs WHERE product_id = $1 AND condition = $2 AND first_seen > $3 \
+            ORDER BY first_seen ASC LIMIT 1)",
+    )
+    .bind(product)
+    .bind(cond)
+    .bind(t)
+    .fetch_all(&mut *conn)
+    .await?;
+    neighbours_from_rows(&rows)
+}
+
+/// A report carrying a linked observation (only the fields the run update
+/// reads are meaningful).
+fn link_report(l: &tp::Link) -> NewReport {
+    NewReport {
+        key_id: l.key_id,
+        nonce: l.nonce,
+        marketplace: String::new(),
+        asin: String::new(),
+        condition: Condition::New,
+        price_minor: l.reading.price,
+        currency: String::new(),
+        availability: l.reading.availability,
+        seller: wasm_core::types::Seller::Unknown,
+        title: String::new(),
+        observed_at: l.observed_at,
+        trusted: false,
+        net_hash: None,
+        raw: String::new(),
+    }
+}
+
+/// Applies a verifier's result in the open transaction (the PostgreSQL
+/// twin of the SQLite store's; see `Storage::finish_job`).
+#[allow(clippy::too_many_arguments)]
+async fn finish_in_tx(
+    conn: &mut PgConnection,
+    store: &PostgresStore,
+    fresh: &mut ProductCache,
+    decided: &mut Vec<(&'static str, &'static str)>,
+    id: i64,
+    outcome: verify::VerifierOutcome,
+    observation: Option<&NewReport>,
+    now: i64,
+) -> Result<verify::ResultApplied, sqlx::Error> {
+    use verify::{JobOutcome, JobState, ResultApplied, VerifierOutcome};
+    let Some(job) = sqlx::query(
+        "SELECT product_id, condition, state, attempts, enqueued_at FROM verification_jobs \
+         WHERE id = $1 FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(ResultApplied::Unknown);
+    };
+    let product: i64 = job.try_get("product_id")?;
+    let cond: i64 = job.try_get("condition")?;
+    let state = JobState::from_code(job.try_get("state")?);
+    let attempts: i64 = job.try_get("attempts")?;
+    let enqueued_at: i64 = job.try_get("enqueued_at")?;
+    if state == JobState::Finished {
+        return Ok(ResultApplied::AlreadyFinished);
+    }
+    let condition = tp::cond_from(cond)?;
+    let current = sqlx::query(
+        "SELECT price_minor, availability, seller, observed_at, status, last_verified_at, \
+           verified_low, verified_low_at, alert_price_minor, alert_availability \
+         FROM offers WHERE product_id = $1 AND condition = $2",
+    )
+    .bind(product)
+    .bind(small(cond))
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|r| offer_from_row(&r))
+    .transpose()?;
+    let links = tp::links_of(conn, id).await?;
+    let crawl = match (outcome, observation) {
+        (VerifierOutcome::Observed, Some(o)) => trust::CrawlOutcome::Observed(Reading {
+            price: o.price_minor,
+            availability: o.availability,
+        }),
+        (VerifierOutcome::Observed, None) => {
+            return Err(sqlx::Error::Protocol(
+                "an observed result needs the observation".into(),
+            ))
+        }
+        (VerifierOutcome::NotFound, _) => trust::CrawlOutcome::NotFound,
+        (VerifierOutcome::Captcha, _) => trust::CrawlOutcome::Captcha,
+        (VerifierOutcome::Blocked, _) => trust::CrawlOutcome::Blocked,
+        (VerifierOutcome::Failed, _) => trust::CrawlOutcome::Failed,
+    };
+    let attached: Vec<trust::AttachedReport> = links
+        .iter()
+        .map(|l| trust::AttachedReport {
+            reading: l.reading,
+            observed_at: l.observed_at,
+            alerts: l.alerts,
+            agreed_with_verified: l.agreed_verified,
+        })
+        .collect();
+    let res = trust::resolve(
+        &trust::CrawlResult {
+            outcome: crawl,
+            now,
+            enqueued_at,
+            attempts: u32::try_from(attempts + 1).unwrap_or(u32::MAX),
+            published: current.as_ref().map(verify::published_of),
+        },
+        &attached,
+    );
+    let latency_ms = now - enqueued_at;
+    let refuted = match res.kind {
+        trust::ResolutionKind::Retry { at } => {
+            tp::retry_job(conn, id, at).await?;
+            return Ok(ResultApplied::Retrying {
+                attempts: attempts + 1,
+            });
+        }
+        trust::ResolutionKind::GiveUp { holds_expire_at } => {
+            if holds_expire_at > now {
+                tp::hold_job(conn, id, holds_expire_at).await?;
+                return Ok(ResultApplied::Retrying {
+                    attempts: attempts + 1,
+                });
+            }
+            let (why, end) = if outcome == VerifierOutcome::NotFound {
+                ("not_found", JobOutcome::NotFound)
+            } else {
+                ("hold_expired", JobOutcome::Failed)
+            };
+            tp::release_holds(conn, &links, why).await?;
+            tp::close_job(conn, id, end, None, now).await?;
+            return Ok(ResultApplied::Finished {
+                outcome: end,
+                latency_ms,
+                corrections: 0,
+                correction_alerts: 0,
+            });
+        }
+        trust::ResolutionKind::Refuted => true,
+        trust::ResolutionKind::Confirmed => false,
+    };
+    let verified_price = observation.and_then(|o| o.price_minor);
+    let end = if refuted {
+        JobOutcome::Refuted
+    } else {
+        JobOutcome::Confirmed
+    };
+    // Closed first, so the observation is not decided against it.
+    tp::close_job(conn, id, end, verified_price, now).await?;
+    if let Some(o) = observation {
+        ingest_batch(conn, store, fresh, std::slice::from_ref(o), now, decided).await?;
+    }
+    let mut ids: Vec<KeyId> = links.iter().map(|l| l.key_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut reps = tp::load_reporters(conn, &ids).await?;
+    let mut refuted_prices: Vec<Option<i64>> = Vec::new();
+    for (l, j) in links.iter().zip(&res.judgements) {
+        if let Some(k) = reps.get_mut(&l.key_id) {
+            k.rep.apply(*j, now);
+        }
+        match j {
+            trust::Judgement::Confirmed | trust::Judgement::NoEvidence => {
+                if l.held {
+                    let (code, why) = if *j == trust::Judgement::Confirmed {
+                        (verify::status::CONFIRMED, "crawl_confirmed")
+                    } else {
+                        (IngestOutcome::Stored.code(), "crawl_no_evidence")
+                    };
+                    tp::set_report_status(conn, l, code, why).await?;
+                    let nb = neighbours_of(conn, product, small(cond), l.observed_at).await?;
+                    update_runs(conn, product, small(cond), &link_report(l), nb).await?;
+                }
+            }
+            trust::Judgement::Refuted | trust::Judgement::SevereRefuted => {
+                tp::set_report_status(conn, l, verify::status::REFUTED, "crawl_refuted").await?;
+                if !l.held {
+                    tp::remove_observation(conn, product, cond, l.observed_at, l.reading).await?;
+                }
+                if !refuted_prices.contains(&l.reading.price) {
+                    refuted_prices.push(l.reading.price);
+                }
+            }
+        }
+    }
+    for k in &ids {
+        if let Some(rep) = reps.get(k) {
+            tp::save_reputation(conn, *k, &rep.rep).await?;
+        }
+    }
+    let mut corrections = 0;
+    let mut correction_alerts = 0;
+    if let Some(c) = res.correction {
+        if !refuted_prices.contains(&Some(c.refuted_price)) {
+            refuted_prices.push(Some(c.refuted_price));
+        }
+        correction_alerts = wp::correct_published_price(
+            conn,
+            product,
+            condition,
+            c.refuted_price,
+            c.corrected_price,
+            c.since,
+            now,
+        )
+        .await
+        .map_err(|e| sqlx::Error::Protocol(e.to_string()))?
+        .len();
+        // The summary says the value was corrected until it next changes.
+        sqlx::query(
+            "UPDATE offers SET status = $1 WHERE product_id = $2 AND condition = $3 \
+             AND status = $4",
+        )
+        .bind(OfferStatus::Corrected as i16)
+        .bind(product)
+        .bind(small(cond))
+        .bind(OfferStatus::Verified as i16)
+        .execute(&mut *conn)
+        .await?;
+        if correction_alerts > 0 {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(OUTBOX_CHANNEL)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    for p in &refuted_prices {
+        tp::insert_correction(conn, product, cond, *p, verified_price, id, now).await?;
+        corrections += 1;
+    }
+    Ok(verify::ResultApplied::Finished {
+        outcome: end,
+        latency_ms,
+        corrections,
+        correction_alerts,
+    })
 }
 
 /// Turns free text into a `tsquery` text: every word quoted (so no query
@@ -938,14 +1379,17 @@ impl Storage for PostgresStore {
                 .bind(&locks)
                 .fetch_one(&mut *tx)
                 .await?;
-                let out = ingest_batch(&mut tx, self, &mut fresh, reports, now).await?;
+                let mut decided = Vec::new();
+                let out =
+                    ingest_batch(&mut tx, self, &mut fresh, reports, now, &mut decided).await?;
                 tx.commit().await?;
-                Ok::<_, sqlx::Error>(out)
+                Ok::<_, sqlx::Error>((out, decided))
             }
             .await;
             match result {
-                Ok(out) => {
+                Ok((out, decided)) => {
                     self.remember_products(fresh);
+                    verify::count_decisions(&decided);
                     return Ok(out);
                 }
                 Err(e) if attempt < INGEST_ATTEMPTS && is_retryable(&e) => {
@@ -1054,8 +1498,9 @@ impl Storage for PostgresStore {
     ) -> StoreResult<Option<ProductSummary>> {
         // One round trip: the product, each published offer, its all-time
         // lowest and highest (with the last time each was seen) and the
-        // distinct keys that reported the published value since its run
-        // began. A product without offers gives one row with NULL offer
+        // independent groups (`trust::group_of`; held and refuted reports
+        // left out, codes of `store::verify::status`) that reported the
+        // published value since its run began. A product without offers gives one row with NULL offer
         // columns.
         let rows = sqlx::query(
             "SELECT p.id, p.title, p.currency, p.watchers, \
@@ -1074,8 +1519,11 @@ impl Storage for PostgresStore {
                  WHERE h.product_id = p.id AND h.condition = o.condition \
                    AND h.price_minor IS NOT NULL \
                  ORDER BY h.price_minor DESC, h.last_seen DESC LIMIT 1) hi ON true \
-             LEFT JOIN LATERAL (SELECT count(DISTINCT r.key_id) AS reporters FROM reports r \
-                 WHERE r.product_id = p.id AND r.condition = o.condition \
+             LEFT JOIN LATERAL (SELECT count(DISTINCT CASE WHEN k.net_hash IS NULL \
+                   THEN 'k' || r.key_id::text \
+                   ELSE encode(k.net_hash, 'hex') || ':' || (k.registered_at / 86400000)::text \
+                   END) AS reporters FROM reports r JOIN keys k ON k.id = r.key_id \
+                 WHERE r.product_id = p.id AND r.condition = o.condition AND r.status NOT IN (5, 6) \
                    AND r.observed_at >= coalesce( \
                      (SELECT h.first_seen FROM history_runs h \
                        WHERE h.product_id = p.id AND h.condition = o.condition \
@@ -1437,6 +1885,194 @@ impl Storage for PostgresStore {
         }
         tx.commit().await?;
         Ok(ids)
+    }
+
+    async fn lease_jobs(
+        &self,
+        owner: KeyId,
+        max: u32,
+        lease_ms: i64,
+        now: i64,
+    ) -> StoreResult<Vec<verify::LeasedJob>> {
+        let mut tx = self.pool.begin().await?;
+        let jobs = tp::lease(&mut tx, owner, max, lease_ms, now).await?;
+        tx.commit().await?;
+        Ok(jobs)
+    }
+
+    async fn job_target(&self, id: i64) -> StoreResult<Option<verify::JobTarget>> {
+        let row = sqlx::query(
+            "SELECT j.id, j.state, j.condition, p.marketplace, p.asin, p.currency \
+             FROM verification_jobs j JOIN products p ON p.id = j.product_id WHERE j.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(verify::JobTarget {
+                id: r.try_get("id")?,
+                marketplace: r.try_get("marketplace")?,
+                asin: r.try_get("asin")?,
+                condition: tp::cond_from(r.try_get("condition")?)?,
+                currency: r.try_get("currency")?,
+                finished: verify::JobState::from_code(r.try_get("state")?)
+                    == verify::JobState::Finished,
+            })
+        })
+        .transpose()
+    }
+
+    async fn finish_job(
+        &self,
+        id: i64,
+        outcome: verify::VerifierOutcome,
+        observation: Option<&NewReport>,
+        now: i64,
+    ) -> StoreResult<verify::ResultApplied> {
+        let Some(target) = self.job_target(id).await? else {
+            return Ok(verify::ResultApplied::Unknown);
+        };
+        // The product's advisory lock, as ingest takes it: the result
+        // publishes and rewrites history like an ingest of the product.
+        let lock = product_lock_key(&target.marketplace, &target.asin);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut fresh = ProductCache::new();
+            let result = async {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(lock)
+                    .execute(&mut *tx)
+                    .await?;
+                let mut decided = Vec::new();
+                let out = finish_in_tx(
+                    &mut tx,
+                    self,
+                    &mut fresh,
+                    &mut decided,
+                    id,
+                    outcome,
+                    observation,
+                    now,
+                )
+                .await?;
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>((out, decided))
+            }
+            .await;
+            match result {
+                Ok((out, decided)) => {
+                    self.remember_products(fresh);
+                    verify::count_decisions(&decided);
+                    if matches!(&out, verify::ResultApplied::Finished { correction_alerts, .. } if *correction_alerts > 0)
+                    {
+                        self.outbox.notify_one();
+                    }
+                    return Ok(out);
+                }
+                Err(e) if attempt < INGEST_ATTEMPTS && is_retryable(&e) => {
+                    tracing::warn!(attempt, error = %e, "verification result retried");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    async fn verification_tick(&self, now: i64) -> StoreResult<verify::TickStats> {
+        let mut stats = verify::TickStats::default();
+        let mut tx = self.pool.begin().await?;
+        for id in tp::expired_holds(&mut tx, now).await? {
+            // Locked, and skipped when a result is being applied to it.
+            let locked: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM verification_jobs WHERE id = $1 AND state = 3 \
+                 FOR UPDATE SKIP LOCKED",
+            )
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if locked.is_none() {
+                continue;
+            }
+            let links = tp::links_of(&mut tx, id).await?;
+            tp::release_holds(&mut tx, &links, "hold_expired").await?;
+            tp::close_job(&mut tx, id, verify::JobOutcome::Failed, None, now).await?;
+            stats.expired_holds += 1;
+        }
+        stats.refresh_queued = tp::queue_refreshes(&mut tx, now).await?.len() as u64;
+        // Drift: series reported since the last tick and those with a
+        // running timer (per process).
+        let cursor = self.drift.lock().map(|d| d.1).unwrap_or(0);
+        let (mut keys, top) = tp::series_reported_after(&mut tx, cursor, now).await?;
+        if let Ok(mut d) = self.drift.lock() {
+            d.1 = top;
+            for k in d.0.keys() {
+                if !keys.contains(k) {
+                    keys.push(*k);
+                }
+            }
+        }
+        for key in keys {
+            let price: Option<Option<i64>> = sqlx::query_scalar(
+                "SELECT price_minor FROM offers WHERE product_id = $1 AND condition = $2",
+            )
+            .bind(key.0)
+            .bind(small(key.1))
+            .fetch_optional(&mut *tx)
+            .await?;
+            let open = tp::open_job(&mut tx, key.0, key.1).await?;
+            let drifting = match (price.flatten(), open) {
+                (Some(p), None) => {
+                    let recent = tp::recent_reports(&mut tx, key.0, key.1, now).await?;
+                    verify::drift_of(&recent, p).is_some()
+                }
+                _ => false,
+            };
+            let fire = match self.drift.lock() {
+                Ok(mut d) => {
+                    let timer = d.0.entry(key).or_default();
+                    let fire = timer.update(drifting, now);
+                    if timer.since.is_none() {
+                        d.0.remove(&key);
+                    }
+                    fire
+                }
+                Err(_) => false,
+            };
+            if fire {
+                let req = trust::CrawlRequest {
+                    priority: trust::crawl_priority(0, 0.0, false),
+                    critical: false,
+                    reason: "drift",
+                };
+                tp::queue_job(&mut tx, key.0, key.1, &req, None, now).await?;
+                stats.drift_queued += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(stats)
+    }
+
+    async fn queue_depth(&self) -> StoreResult<verify::QueueDepth> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(tp::queue_depth(&mut conn).await?)
+    }
+
+    async fn corrections(
+        &self,
+        product: ProductId,
+        condition: Condition,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<Vec<verify::CorrectionRow>> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(tp::corrections(&mut conn, product, code::condition(condition), from, to).await?)
+    }
+
+    fn seed_trust_rng(&self, seed: u64) {
+        if let Ok(mut r) = self.rng.lock() {
+            *r = StdRng::seed_from_u64(seed);
+        }
     }
 
     async fn close(&self) {

@@ -1,0 +1,697 @@
+//! The trust rules as the store applies them (issue 6, TRUST.md), on both
+//! backends: SQLite always; PostgreSQL when `PRICEWATCH_TEST_POSTGRES_URL`
+//! is set (required when `CI` is). One focused scenario per rule: agree,
+//! distrusted, pending crawl, cold start, critical drop, low impact, safe
+//! to alert, refuted (correction row, correction alert, penalty, history
+//! exclusion), confirmed (held alert released, credit), failed crawls
+//! (retries, then hold expiry), lease expiry, idempotent results, the
+//! 10-minute rule, summary status, durability across a reopen and
+//! (PostgreSQL) concurrent leases that never share a job.
+
+use backend::notify::AlertKind;
+use backend::store::verify::{JobOutcome, ResultApplied, VerifierOutcome};
+use backend::store::{IngestOutcome, NewReport, OfferStatus, Registered, Storage};
+use backend::watch::{NewWatch, WatchSpec};
+use sqlx::Connection;
+use std::sync::Arc;
+use wasm_core::types::{Availability, Condition, Seller};
+
+const ASIN: &str = "B08N5WRWNW";
+const T0: i64 = 1_763_800_000_000;
+const MIN: i64 = 60_000;
+const DAY: i64 = 24 * 60 * MIN;
+
+/// A store and the URL it was opened with (for raw SQL set-up).
+struct Db {
+    store: Arc<dyn Storage>,
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn sqlite() -> Db {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}/trust.db", dir.path().display());
+    let store = backend::store::connect(&url).await.expect("open");
+    store.seed_trust_rng(7);
+    Db {
+        store,
+        url,
+        _dir: Some(dir),
+    }
+}
+
+/// A fresh PostgreSQL database, or `None` when no server is configured.
+async fn postgres() -> Option<Db> {
+    const ENV: &str = "PRICEWATCH_TEST_POSTGRES_URL";
+    let server = match std::env::var(ENV) {
+        Ok(u) if !u.trim().is_empty() => u.trim().to_string(),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{ENV} must be set in CI (export {ENV}=$(scripts/postgres-start))"
+            );
+            eprintln!("skipping PostgreSQL: {ENV} is not set");
+            return None;
+        }
+    };
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let name = format!(
+        "pricewatch_trust_{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+    );
+    let mut admin = sqlx::PgConnection::connect(&server).await.expect("admin");
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut admin)
+        .await
+        .expect("create db");
+    let (base, query) = match server.split_once('?') {
+        Some((b, q)) => (b.to_string(), format!("?{q}")),
+        None => (server.clone(), String::new()),
+    };
+    let cut = base.rfind('/').expect("url has a path");
+    let url = format!("{}/{name}{query}", &base[..cut]);
+    let store = backend::store::connect(&url).await.expect("open");
+    store.seed_trust_rng(7);
+    Some(Db {
+        store,
+        url,
+        _dir: None,
+    })
+}
+
+/// Runs a scenario on SQLite, then on PostgreSQL when configured.
+macro_rules! both {
+    ($name:ident, $scenario:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$scenario(super::sqlite().await).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(db) = super::postgres().await {
+                    super::$scenario(db).await;
+                }
+            }
+        }
+    };
+}
+
+fn report(key_id: i64, n: u32, price: Option<i64>, t: i64) -> NewReport {
+    let mut nonce = [0u8; 16];
+    nonce[..4].copy_from_slice(&n.to_be_bytes());
+    nonce[4..12].copy_from_slice(&key_id.to_be_bytes());
+    NewReport {
+        key_id,
+        nonce,
+        marketplace: "amazon.com".into(),
+        asin: ASIN.into(),
+        condition: Condition::New,
+        price_minor: price,
+        currency: "USD".into(),
+        availability: Availability::InStock,
+        seller: Seller::Amazon,
+        title: "Echo Dot".into(),
+        observed_at: t,
+        trusted: false,
+        net_hash: None,
+        raw: "{}".into(),
+    }
+}
+
+fn verified(key_id: i64, n: u32, price: i64, t: i64) -> NewReport {
+    NewReport {
+        trusted: true,
+        ..report(key_id, n, Some(price), t)
+    }
+}
+
+async fn key(db: &Db, seed: u8, registered_at: i64) -> i64 {
+    match db
+        .store
+        .register_key(&[seed; 32], registered_at, Some([seed; 16]))
+        .await
+        .expect("register")
+    {
+        Registered::Created(k) | Registered::Existing(k) => k.id,
+    }
+}
+
+/// Sets a key's evidence directly (an established or distrusted key
+/// without replaying weeks of crawls).
+async fn set_evidence(db: &Db, key: i64, alpha: f64, beta: f64, at: i64) {
+    let sql = "UPDATE keys SET alpha = $1, beta = $2, evidence_at = $3 WHERE id = $4";
+    if db.url.starts_with("sqlite") {
+        let mut c = sqlx::SqliteConnection::connect(&db.url)
+            .await
+            .expect("conn");
+        sqlx::query(&sql.replace('$', "?"))
+            .bind(alpha)
+            .bind(beta)
+            .bind(at)
+            .bind(key)
+            .execute(&mut c)
+            .await
+            .expect("update");
+    } else {
+        let mut c = sqlx::PgConnection::connect(&db.url).await.expect("conn");
+        sqlx::query(sql)
+            .bind(alpha)
+            .bind(beta)
+            .bind(at)
+            .bind(key)
+            .execute(&mut c)
+            .await
+            .expect("update");
+    }
+}
+
+/// A key's `(alpha, beta)` as stored.
+async fn evidence(db: &Db, key: i64) -> (f64, f64) {
+    let pk = [u8::try_from(key).unwrap_or(0); 32];
+    let _ = pk;
+    let sql = "SELECT alpha, beta FROM keys WHERE id = $1";
+    if db.url.starts_with("sqlite") {
+        let mut c = sqlx::SqliteConnection::connect(&db.url)
+            .await
+            .expect("conn");
+        sqlx::query_as(&sql.replace('$', "?"))
+            .bind(key)
+            .fetch_one(&mut c)
+            .await
+            .expect("select")
+    } else {
+        let mut c = sqlx::PgConnection::connect(&db.url).await.expect("conn");
+        sqlx::query_as(sql)
+            .bind(key)
+            .fetch_one(&mut c)
+            .await
+            .expect("select")
+    }
+}
+
+async fn ingest(db: &Db, r: NewReport, now: i64) -> IngestOutcome {
+    let out = db.store.ingest(&[r], now).await.expect("ingest");
+    out[0]
+}
+
+async fn offer(db: &Db) -> backend::store::OfferSummary {
+    let s = db
+        .store
+        .product_summary("amazon.com", ASIN)
+        .await
+        .expect("summary")
+        .expect("known");
+    s.offers[0].clone()
+}
+
+async fn product_id(db: &Db) -> i64 {
+    db.store
+        .product_info("amazon.com", ASIN)
+        .await
+        .expect("info")
+        .expect("known")
+        .id
+}
+
+async fn watch(db: &Db, key: i64, target: i64, now: i64) {
+    db.store
+        .create_watch(
+            &NewWatch {
+                key_id: key,
+                marketplace: "amazon.com".into(),
+                asin: ASIN.into(),
+                condition: Condition::New,
+                spec: WatchSpec {
+                    target_price_minor: Some(target),
+                    drop_percent: None,
+                    back_in_stock: false,
+                    extension: true,
+                    email: None,
+                    webhook: None,
+                },
+                webhook_secret: None,
+                contact_hashes: None,
+            },
+            now,
+        )
+        .await
+        .expect("watch");
+}
+
+/// A verifier publishes `price` at `t` (no job, alerts may fire) and the
+/// outbox is processed.
+async fn baseline(db: &Db, verifier: i64, price: i64, t: i64) {
+    assert_eq!(
+        ingest(db, verified(verifier, 9_000, price, t), t).await,
+        IngestOutcome::Accepted
+    );
+    db.store.process_outbox(t, 100).await.expect("outbox");
+}
+
+async fn lease_one(db: &Db, verifier: i64, now: i64) -> backend::store::verify::LeasedJob {
+    let jobs = db
+        .store
+        .lease_jobs(verifier, 5, 60_000, now)
+        .await
+        .expect("lease");
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    jobs[0].clone()
+}
+
+async fn runs(db: &Db) -> Vec<(i64, Option<i64>, i64)> {
+    let id = product_id(db).await;
+    db.store
+        .history_runs(id, Condition::New, 0, i64::MAX)
+        .await
+        .expect("runs")
+        .iter()
+        .map(|r| (r.first_seen, r.price_minor, r.n))
+        .collect()
+}
+
+// ---- Scenarios ----
+
+async fn agree(db: Db) {
+    let v = key(&db, 1, T0 - 90 * DAY).await;
+    let k = key(&db, 2, T0 - 90 * DAY).await;
+    baseline(&db, v, 5000, T0).await;
+    let out = ingest(&db, report(k, 1, Some(5000), T0 + MIN), T0 + MIN).await;
+    assert_eq!(out, IngestOutcome::Accepted);
+    let o = offer(&db).await;
+    assert_eq!(o.offer.observed_at, T0 + MIN, "last seen refreshed");
+    assert_eq!(o.offer.status, OfferStatus::Verified, "status kept");
+    assert_eq!(o.offer.price_minor, Some(5000));
+}
+both!(agree_is_accepted_and_refreshes_last_seen, agree);
+
+async fn distrusted(db: Db) {
+    let v = key(&db, 1, T0 - 90 * DAY).await;
+    let k = key(&db, 2, T0 - 90 * DAY).await;
+    set_evidence(&db, k, 1.0, 9.0, T0).await;
+    baseline(&db, v, 5000, T0).await;
+    let out = ingest(&db, report(k, 1, Some(4000), T0 + MIN), T0 + MIN).await;
+    assert_eq!(out, IngestOutcome::Stored);
+    assert_eq!(offer(&db).await.offer.price_minor, Some(5000));
+    assert!(
+        db.store
+            .lease_jobs(v, 10, 60_000, T0 + MIN)
+            .await
+            .expect("lease")
+            .is_empty(),
+        "a distrusted key triggers no crawl"
+    );
+    // Kept out of the history runs (not believed).
+    assert!(runs(&db).await.iter().all(|r| r.1 != Some(4000)));
+}
+both!(distrusted_key_is_stored_only, distrusted);
+
+async fn cold_start_and_pending(db: Db) {
+    let v = key(&db, 1, T0 - 90 * DAY).await;
+    let k = key(&db, 2, T0 - 90 * DAY).await;
+    let k2 = key(&db, 3, T0 - 90 * DAY).await;
+    // Nothing published: provisional, and a crawl at normal priority.
+    let out = ingest(&db, report(k, 1, Some(5000), T0), T0).await;
+    assert_eq!(out, IngestOutcome::Provisional);
+    let o = offer(&db).await;
+    assert_eq!(o.offer.status, OfferStatus::Provisional);
+    assert_eq!(o.offer.price_minor, Some(5000));
+    // A crawl is pending: another price attaches to it (held).
+    let out = ingest(&db, report(k2, 1, Some(3000), T0 + MIN), T0 + MIN).await;
+    assert_eq!(out, IngestOutcome::Held);
+    assert_eq!(offer(&db).await.offer.price_minor, Some(5000));
+    let job = lease_one(&db, v, T0 + MIN).await;
+    assert_eq!(job.reason, "cold_start");
+    assert!(!job.critical);
+    assert_eq!(job.asin, ASIN);
+    // One job for the product: nothing else to lease.
+    assert!(db
+        .store
+        .lease_jobs(v, 5, 60_000, T0 + MIN)
+        .await
+        .expect("lease")
+        .is_empty());
+    // The held report is not in history.
+    assert_eq!(runs(&db).await, vec![(T0, Some(5000), 1)]);
+}
+both!(
+    cold_start_is_provisional_and_later_reports_attach,
+    cold_start_and_pending
+);
+
+async fn critical_then_confirmed(db: Db) {
+    let v = key(&db, 1, T0 - 90 * DAY).await;
+    let watcher = key(&db, 4, T0 - 90 * DAY).await;
+    let fresh = key(&db, 5, T0 - MIN).await;
+    baseline(&db, v, 5000, T0).await;
+    watch(&db, watcher, 4000, T0).await;
+    // A drop of more than 50%: held, top-priority critical crawl.
+    let t = T0 + MIN;
+    let out = ingest(&db, report(fresh, 1, Some(2000), t), t).await;
+    assert_eq!(out, IngestOutcome::Held);
+    assert_eq!(offer(&db).await.offer.price_minor, Some(5000));
+    let st = db.store.process_outbox(t, 100).await.expect("outbox");
+    assert_eq!(st.alerts, 0, "a held price fires nothing");
+    let job = lease_one(&db, v, t).await;
+    assert!(job.critical);
+    assert_eq!(job.reason, "critical");
+    assert!(job.priority >= 11.0, "{}", job.priority);
+    // The crawl confirms: published verified, the held alert released,
+    // the reporter credited, the report enters history.
+    let before = evidence(&db, fresh).await;
+    let now = t + MIN;
+    let applied = db
+        .store
+        .finish_job(
+            job.id,
+            VerifierOutcome::Observed,
+            Some(&verified(v, 1, 2000, now)),
+            now,
+        )
+        .await
+        .expect("finish");
+    match applied {
+        ResultApplied::Finished { outcome, .. } => assert_eq!(outcome, JobOutcome::Confirmed),
+        other => panic!("{other:?}"),
+    }
+    let o = offer(&db).await;
+    assert_eq!(o.offer.price_minor, Some(2000));
+    assert_eq!(o.offer.status, OfferStatus::Verified);
+    assert_eq!(o.offer.last_verified_at, Some(now));
+    let st = db.store.process_outbox(now, 100).await.expect("outbox");
+    assert_eq!(st.alerts, 1, "held alert released");
+    let alerts = db.store.alerts_after(watcher, 0, 10).await.expect("alerts");
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].new_price_minor, Some(2000));
+    let after = evidence(&db, fresh).await;
+    assert!(
+        after.0 > before.0 + 0.9,
+        "credited: {before:?} -> {after:?}"
+    );
+    // The held observation and the crawl's make one run from `t`.
+    assert!(runs(&db).await.contains(&(t, Some(2000), 2)));
+    // Idempotent: a second result changes nothing; unknown ids are unknown.
+    let again = db
+        .store
+        .finish_job(job.id, VerifierOutcome::Failed, None, now + MIN)
+        .await
+        .expect("again");
+    assert_eq!(again, ResultApplied::AlreadyFinished);
+    assert_eq!(evidence(&db, fresh).await, after);
+    let unknown = db
+        .store
+        .finish_job(job.id + 1000, VerifierOutcome::Failed, None, now)
+        .await
+        .expect("unknown");
+    assert_eq!(unknown, ResultApplied::Unknown);
+}
+both!(
+    critical_drop_is_held_then_confirmed,
+    critical_then_confirmed
+);
+
+async fn low_impact(db: Db) {
+    let v = key(&db, 1, T0 - 90 * DAY).await;
+    let watcher = key(&db, 4, T0 - 90 * DAY).await;
+    let k = key(&db, 2, T0 - 90 * DAY).await;
+    baseline(&db, v, 5000, T0).await;
+    watch(&db, watcher, 4000, T0).await;
+    // 10% down, above every threshold (A = 0): provisional, no alert and
+    // no outbox event.
+    let t = T0 + MIN;
+    let out = ingest(&db, report(k, 1, Some(4500), t), t).await;
+    assert_eq!(out, IngestOutcome::Provisional);
+    let o = offer(&db).await;
+    assert_eq!(o.offer.price_minor, Some(4500));
+    assert_eq!(o.offer.status, OfferStatus::Provisional);
+    let st = db.store.process_outbox(t, 100).await.expect("outbox");
+    assert_eq!((st.events, st.alerts), (0, 0));
+}
+both!(low_impact_is_provisional_without_alerts, low_impact);
+
+async fn safe_then_refuted(db: Db) {
+    let v = key(&db, 1, T0 - 90 * DAY).await;
+    let watcher = key(&db, 4, T0 - 90 * DAY).await;
+    let a = key(&db, 6, T0 - 90 * DAY).await;
+    let b = key(&db, 7, T0 - 90 * DAY).await;
+    set_evidence(&db, a, 40.0, 1.0, T0).await;
+    set_evidence(&db, b, 40.0, 1.0, T0).await;
+    let t = T0 + 20 * MIN;
+    baseline(&db, v, 5000, t - 5 * MIN).await;
+    watch(&db, watcher, 4500, t - 5 * MIN).await;
+    // (4200 is above 0.8 x the verified low: not critical.)
+    // Key a saw 4200 a while ago (too old to publish, but it corroborates).
+    let out = ingest(&db, report(a, 1, Some(4200), t - 15 * MIN), t).await;
+    assert_eq!(out, IngestOutcome::Stored);
+    // Key b (another group) reports it now: two established groups agree,
+    // A * (1 - c) is tiny: accepted, published as confirmed, alert now.
+    let out = ingest(&db, report(b, 1, Some(4200), t), t).await;
+    assert_eq!(out, IngestOutcome::Accepted);
+    let o = offer(&db).await;
+    assert_eq!(o.offer.price_minor, Some(4200));
+    assert_eq!(o.offer.status, OfferStatus::Confirmed);
+    let st = db.store.process_outbox(t, 100).await.expect("outbox");
+    assert_eq!(st.alerts, 1, "safe: alerted at once");
+    // The confirming crawl refutes it.
+    let job = lease_one(&db, v, t + MIN).await;
+    assert_eq!(job.reason, "confirm");
+    let before = evidence(&db, b).await;
+    let now = t + 2 * MIN;
+    let applied = db
+        .store
+        .finish_job(
+            job.id,
+            VerifierOutcome::Observed,
+            Some(&verified(v, 2, 5000, now)),
+            now,
+        )
+        .await
+        .expect("finish");
+    match applied {
+        ResultApplied::Finished {
+            outcome,
+            corrections,
+            correction_alerts,
+            ..
+        } => {
+            assert_eq!(outcome, JobOutcome::Refuted);
+            assert_eq!(corrections, 1);
+            assert_eq!(correction_alerts, 1);
+        }
+        other => panic!("{other:?}"),
+    }
+    let o = offer(&db).await;
+    assert_eq!(o.offer.price_minor, Some(5000));
+    assert_eq!(o.offer.status, OfferStatus::Corrected);
+    let alerts = db.store.alerts_after(watcher, 0, 10).await.expect("alerts");
+    assert_eq!(alerts.len(), 2);
+    assert_eq!(alerts[1].kind, AlertKind::Correction);
+    assert_eq!(alerts[1].old_price_minor, Some(4200));
+    assert_eq!(alerts[1].new_price_minor, Some(5000));
+    // Penalised severely (it fired alerts).
+    let after = evidence(&db, b).await;
+    assert!(after.1 >= before.1 + 4.9, "{before:?} -> {after:?}");
+    // The corrections row, and the refuted observation left the runs.
+    let id = product_id(&db).await;
+    let c = db
+        .store
+        .corrections(id, Condition::New, 0, i64::MAX)
+        .await
+        .expect("corrections");
+    assert_eq!(c.len(), 1);
+    assert_eq!(
+        (
+            c[0].at,
+            c[0].reported_price_minor,
+            c[0].verified_price_minor
+        ),
+        (now, Some(4200), Some(5000))
+    );
+    let r = runs(&db).await;
+    assert!(!r.iter().any(|x| x.0 == t), "refuted run removed: {r:?}");
+    assert_eq!(
+        r,
+        vec![(t - 15 * MIN, Some(4200), 1), (t - 5 * MIN, Some(5000), 2)]
+    );
+}
+both!(safe_alerts_now_and_a_refutation_corrects, safe_then_refuted);
+
+async fn failed_then_expired(db: Db) {
+    let v = key(&db, 1, T0 - 90 * DAY).await;
+    let k = key(&db, 2, T0 - 90 * DAY).await;
+    let k2 = key(&db, 3, T0 - 90 * DAY).await;
+    ingest(&db, report(k, 1, Some(5000), T0), T0).await;
+    assert_eq!(
+        ingest(&db, report(k2, 1, Some(3000), T0 + 1), T0 + 1).await,
+        IngestOutcome::Held
+    );
+    let mut now = T0 + 10;
+    for (i, outcome) in [VerifierOutcome::Failed, VerifierOutcome::Captcha]
+        .into_iter()
+        .enumerate()
+    {
+        let job = lease_one(&db, v, now).await;
+        let r = db
+            .store
+            .finish_job(job.id, outcome, None, now)
+            .await
+            .expect("finish");
+        assert_eq!(
+            r,
+            ResultApplied::Retrying {
+                attempts: i as i64 + 1
+            }
+        );
+        // Not before the retry time.
+        assert!(db
+            .store
+            .lease_jobs(v, 5, 60_000, now + 1)
+            .await
+            .expect("lease")
+            .is_empty());
+        now += (i as i64 + 1) * MIN;
+    }
+    assert!(now - T0 < 5 * MIN, "two retries within 5 minutes");
+    let job = lease_one(&db, v, now).await;
+    let r = db
+        .store
+        .finish_job(job.id, VerifierOutcome::Blocked, None, now)
+        .await
+        .expect("finish");
+    assert_eq!(r, ResultApplied::Retrying { attempts: 3 });
+    // Given up: never leased again; the hold expires 30 minutes after the
+    // job was queued (the periodic tick).
+    assert!(db
+        .store
+        .lease_jobs(v, 5, 60_000, now + 10 * MIN)
+        .await
+        .expect("lease")
+        .is_empty());
+    let st = db
+        .store
+        .verification_tick(T0 + 20 * MIN)
+        .await
+        .expect("tick");
+    assert_eq!(st.expired_holds, 0);
+    let st = db
+        .store
+        .verification_tick(T0 + 31 * MIN)
+        .await
+        .expect("tick");
+    assert_eq!(st.expired_holds, 1);
+    assert_eq!(offer(&db).await.offer.price_minor, Some(5000));
+    // The job is closed: a new report may queue a new crawl.
+    let out = ingest(&db, report(k2, 2, Some(3000), T0 + 32 * MIN), T0 + 32 * MIN).await;
+    assert_ne!(out, IngestOutcome::Stored);
+    let job2 = lease_one(&db, v, T0 + 33 * MIN).await;
+    assert_ne!(job2.id, job.id);
+}
+both!(
+    failed_crawls_retry_then_the_hold_expires,
+    failed_then_expired
+);
+
+async fn lease_expiry(db: Db) {
+    let v = key(&db, 1, T0 - 90 * DAY).await;
+    let k = key(&db, 2, T0 - 90 * DAY).await;
+    ingest(&db, report(k, 1, Some(5000), T0), T0).await;
+    let jobs = db.store.lease_jobs(v, 5, 1_000, T0).await.expect("lease");
+    assert_eq!(jobs.len(), 1);
+    assert!(db
+        .store
+        .lease_jobs(v, 5, 1_000, T0 + 500)
+        .await
+        .expect("lease")
+        .is_empty());
+    let again = lease_one(&db, v, T0 + 1_001).await;
+    assert_eq!(again.id, jobs[0].id, "an expired lease returns the job");
+}
+both!(an_expired_lease_returns_the_job, lease_expiry);
+
+async fn ten_minute_rule(db: Db) {
+    let v = key(&db, 1, T0 - 90 * DAY).await;
+    let k = key(&db, 2, T0 - 90 * DAY).await;
+    baseline(&db, v, 5000, T0).await;
+    let now = T0 + 30 * MIN;
+    // Older than 10 minutes: history only, even from a verifier.
+    let out = ingest(&db, report(k, 1, Some(4000), now - 11 * MIN), now).await;
+    assert_eq!(out, IngestOutcome::Stored);
+    let out = ingest(&db, verified(v, 2, 3000, now - 11 * MIN), now).await;
+    assert_eq!(out, IngestOutcome::Stored);
+    let o = offer(&db).await;
+    assert_eq!(o.offer.price_minor, Some(5000));
+    assert_eq!(o.offer.observed_at, T0);
+    assert!(runs(&db).await.iter().any(|r| r.1 == Some(4000)));
+}
+both!(
+    observations_over_ten_minutes_old_never_move_the_price,
+    ten_minute_rule
+);
+
+async fn concurrent_leases(db: Db) {
+    let v = key(&db, 1, T0 - 90 * DAY).await;
+    for i in 0..60u32 {
+        // One key each: a key on probation triggers one crawl at a time.
+        let k = key(&db, 100 + i as u8, T0 - 90 * DAY).await;
+        let mut r = report(k, i, Some(1000), T0);
+        r.asin = format!("B{i:09}");
+        assert_eq!(ingest(&db, r, T0).await, IngestOutcome::Provisional);
+    }
+    let depth = db.store.queue_depth().await.expect("depth");
+    assert_eq!(depth.open.iter().map(|e| e.2).sum::<i64>(), 60, "{depth:?}");
+    // Two store instances on PostgreSQL: two backend processes sharing the
+    // database (SQLite has one writer per file anyway).
+    let other = if db.url.starts_with("postgres") {
+        backend::store::connect(&db.url)
+            .await
+            .expect("second store")
+    } else {
+        db.store.clone()
+    };
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let store = if i % 2 == 0 {
+            db.store.clone()
+        } else {
+            other.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for _ in 0..3 {
+                let jobs = store.lease_jobs(v, 5, 60_000, T0 + 1).await.expect("lease");
+                ids.extend(jobs.iter().map(|j| j.id));
+            }
+            ids
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("task"));
+    }
+    let n = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), n, "no job leased twice");
+    assert_eq!(n, 60);
+}
+both!(concurrent_leases_never_share_a_job, concurrent_leases);
+
+#[tokio::test]
+async fn queue_is_durable_across_reopen_sqlite() {
+    let db = sqlite().await;
+    let v = key(&db, 1, T0 - 90 * DAY).await;
+    let k = key(&db, 2, T0 - 90 * DAY).await;
+    ingest(&db, report(k, 1, Some(5000), T0), T0).await;
+    db.store.close().await;
+    let store = backend::store::connect(&db.url).await.expect("reopen");
+    let jobs = store.lease_jobs(v, 5, 60_000, T0).await.expect("lease");
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].reason, "cold_start");
+    let depth = store.queue_depth().await.expect("depth");
+    assert_eq!(depth.open.iter().map(|e| e.2).sum::<i64>(), 1);
+}
