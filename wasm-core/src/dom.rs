@@ -15,7 +15,8 @@
 //! together in one list (one walk), and the results merged in document
 //! order without duplicates, which is exactly what `querySelectorAll` of
 //! the whole list returns. `first` uses `querySelector`, which stops at
-//! the first match.
+//! the first match, or `getElementById` for a bare `#id` on the whole
+//! document (same answer, no selector to parse on each new page).
 //!
 //! Long texts (`textContent` of a buy box, 5-25 KB) are copied into wasm
 //! memory by the browser's `TextEncoder.encodeInto` into a reused buffer
@@ -136,7 +137,12 @@ impl DomPage {
     ) -> Result<Option<Element>, SelectorError> {
         let result = match scope {
             Some(el) => el.query_selector(selector),
-            None => self.doc.query_selector(selector),
+            // The first element with that id in tree order: what
+            // querySelector answers too, without parsing a selector.
+            None => match plain_id(selector) {
+                Some(id) => Ok(self.doc.get_element_by_id(id)),
+                None => self.doc.query_selector(selector),
+            },
         };
         result.map_err(|_| rejected(selector))
     }
@@ -154,6 +160,17 @@ fn elements(list: NodeList) -> Vec<Element> {
         .filter_map(|i| list.get(i))
         .filter_map(|n| n.dyn_into::<Element>().ok())
         .collect()
+}
+
+/// `x` of a selector that is only `#x` with a plain identifier (no
+/// escapes; not starting with a digit, which querySelector rejects).
+fn plain_id(selector: &str) -> Option<&str> {
+    let id = selector.strip_prefix('#')?;
+    let mut chars = id.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    (first_ok && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')).then_some(id)
 }
 
 /// The queries answering `selector`: one per selector of the list that
