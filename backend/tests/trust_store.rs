@@ -695,3 +695,78 @@ async fn queue_is_durable_across_reopen_sqlite() {
     let depth = store.queue_depth().await.expect("depth");
     assert_eq!(depth.open.iter().map(|e| e.2).sum::<i64>(), 1);
 }
+
+async fn refresh(db: Db) {
+    let v = key(&db, 1, T0 - 90 * DAY).await;
+    let watcher = key(&db, 4, T0 - 90 * DAY).await;
+    baseline(&db, v, 5000, T0).await;
+    watch(&db, watcher, 4000, T0).await;
+    // Reported an hour ago: fresh enough.
+    let st = db
+        .store
+        .verification_tick(T0 + 60 * MIN)
+        .await
+        .expect("tick");
+    assert_eq!(st.refresh_queued, 0);
+    // Nobody reported for a day (fewer than 50 watchers): one refresh.
+    let st = db
+        .store
+        .verification_tick(T0 + DAY + MIN)
+        .await
+        .expect("tick");
+    assert_eq!(st.refresh_queued, 1);
+    let st = db
+        .store
+        .verification_tick(T0 + DAY + 2 * MIN)
+        .await
+        .expect("tick");
+    assert_eq!(st.refresh_queued, 0, "one open job per product");
+    let job = lease_one(&db, v, T0 + DAY + 2 * MIN).await;
+    assert_eq!(job.reason, "refresh");
+    // Its result refreshes the verification.
+    let now = T0 + DAY + 3 * MIN;
+    let r = db
+        .store
+        .finish_job(
+            job.id,
+            VerifierOutcome::Observed,
+            Some(&verified(v, 3, 5000, now)),
+            now,
+        )
+        .await
+        .expect("finish");
+    assert!(matches!(
+        r,
+        ResultApplied::Finished {
+            outcome: JobOutcome::Confirmed,
+            ..
+        }
+    ));
+    assert_eq!(offer(&db).await.offer.last_verified_at, Some(now));
+    let st = db.store.verification_tick(now + MIN).await.expect("tick");
+    assert_eq!(st.refresh_queued, 0);
+}
+both!(watched_products_nobody_reports_are_refreshed, refresh);
+
+async fn erase(db: Db) {
+    let v = key(&db, 1, T0 - 90 * DAY).await;
+    let k = key(&db, 2, T0 - 90 * DAY).await;
+    ingest(&db, report(k, 1, Some(5000), T0), T0).await;
+    db.store.erase_key(k, T0 + 1).await.expect("erase");
+    // The job stays (the product still needs its crawl); the key is gone
+    // from it, and the result judges nobody.
+    let job = lease_one(&db, v, T0 + 2).await;
+    let r = db
+        .store
+        .finish_job(
+            job.id,
+            VerifierOutcome::Observed,
+            Some(&verified(v, 2, 4000, T0 + 3)),
+            T0 + 3,
+        )
+        .await
+        .expect("finish");
+    assert!(matches!(r, ResultApplied::Finished { .. }), "{r:?}");
+    assert_eq!(evidence(&db, k).await, (1.0, 1.0));
+}
+both!(erased_keys_leave_the_queue, erase);

@@ -1457,9 +1457,10 @@ impl Storage for PostgresStore {
             .execute(&mut *tx)
             .await?;
         crate::watch::postgres::erase_key(&mut tx, key_id).await?;
+        tp::erase_key(&mut tx, key_id).await?;
         sqlx::query(
-            "UPDATE keys SET erased_at = $1, alpha = 1.0, beta = 1.0, net_hash = NULL \
-             WHERE id = $2",
+            "UPDATE keys SET erased_at = $1, alpha = 1.0, beta = 1.0, net_hash = NULL, \
+             evidence_at = NULL, severe_at = NULL, severe_prev_at = NULL WHERE id = $2",
         )
         .bind(now)
         .bind(key_id)
@@ -1713,6 +1714,8 @@ impl Storage for PostgresStore {
             .execute(&self.pool)
             .await?;
         stats.request_nonces = res.rows_affected();
+        let mut conn = self.pool.acquire().await?;
+        tp::purge_jobs(&mut conn, audit_before).await?;
         Ok(stats)
     }
 

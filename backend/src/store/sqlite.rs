@@ -1446,9 +1446,10 @@ impl Storage for SqliteStore {
             .execute(&mut *tx)
             .await?;
         crate::watch::sqlite::erase_key(&mut tx, key_id).await?;
+        ts::erase_key(&mut tx, key_id).await?;
         let res = sqlx::query(
-            "UPDATE keys SET erased_at = ?1, alpha = 1.0, beta = 1.0, net_hash = NULL \
-             WHERE id = ?2",
+            "UPDATE keys SET erased_at = ?1, alpha = 1.0, beta = 1.0, net_hash = NULL, \
+             evidence_at = NULL, severe_at = NULL, severe_prev_at = NULL WHERE id = ?2",
         )
         .bind(now)
         .bind(key_id)
@@ -1704,6 +1705,7 @@ impl Storage for SqliteStore {
                 .bind(audit_before)
                 .execute(&mut w.conn)
                 .await?;
+                ts::purge_jobs(&mut w.conn, audit_before).await?;
                 return Ok(stats);
             }
         }

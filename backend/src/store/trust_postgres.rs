@@ -780,3 +780,34 @@ pub(crate) async fn remove_observation(
     .await?;
     Ok(())
 }
+
+/// `DELETE /v1/me`: the key's links to jobs go (its audit rows lose the
+/// key too), and the jobs it triggered forget it.
+pub(crate) async fn erase_key(conn: &mut PgConnection, key: KeyId) -> StoreResult<()> {
+    sqlx::query("DELETE FROM verification_reports WHERE key_id = $1")
+        .bind(key)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("UPDATE verification_jobs SET trigger_key = NULL WHERE trigger_key = $1")
+        .bind(key)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Finished jobs (and their links) older than the audit retention go with
+/// the audit rows they pointed at; corrections stay (history shows them).
+pub(crate) async fn purge_jobs(conn: &mut PgConnection, before: i64) -> StoreResult<u64> {
+    sqlx::query(
+        "DELETE FROM verification_reports WHERE job_id IN \
+           (SELECT id FROM verification_jobs WHERE state = 2 AND finished_at < $1)",
+    )
+    .bind(before)
+    .execute(&mut *conn)
+    .await?;
+    let res = sqlx::query("DELETE FROM verification_jobs WHERE state = 2 AND finished_at < $1")
+        .bind(before)
+        .execute(&mut *conn)
+        .await?;
+    Ok(res.rows_affected())
+}
