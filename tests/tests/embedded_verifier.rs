@@ -2,8 +2,9 @@
 //! is generated on first start into the data folder with mode 0600, kept
 //! across restarts and trusted automatically; `--no-embedded-verifier`
 //! turns it off; `--data-dir` moves the key; SIGTERM stops it with the
-//! server. (It working the queue against the fake Amazon is what
-//! `trust_e2e.rs` shows.)
+//! server; the `--verifier-*` flags reach it (its per-marketplace rate
+//! holds with many crawls queued). What its crawls decide is what
+//! `trust_e2e.rs` shows.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -170,5 +171,123 @@ fn sigterm_stops_the_embedded_verifier_with_the_server() {
     assert!(
         verifier_stopped < server_stopped,
         "the verifier stops before the server: {text}"
+    );
+}
+
+/// The `--verifier-*` flags reach the embedded verifier: with
+/// `--verifier-rate amazon.com=4/s` and twelve crawls queued at once, any
+/// five consecutive page requests to the (fake) store span a second.
+#[test]
+fn verifier_flags_reach_the_embedded_verifier_and_its_rate_holds_under_load() {
+    use serde_json::{json, Value};
+    use tests::fake_amazon::{FakeAmazon, ProductState};
+    use wasm_core::protocol::{b64u_encode, pow_solve, Observation, Registration, NONCE_LEN};
+    use wasm_core::types::{Availability, Condition, Seller};
+    if let Err(e) = tests::server::pricewatch_bin() {
+        tests::skip_or_fail("embedded verifier rate", &[e.to_string()]);
+        return;
+    }
+    let fake = FakeAmazon::start().expect("fake Amazon");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = fake
+        .write_ca_pem(dir.path())
+        .expect("CA")
+        .display()
+        .to_string();
+    let base = format!("amazon.com={}", fake.base_url());
+    let server = PricewatchServer::start_with(&[
+        "--pow-difficulty",
+        "4",
+        "--rate-ip-registrations-per-hour",
+        "0",
+        "--verifier-marketplace-base",
+        &base,
+        "--verifier-ca-cert",
+        &ca,
+        "--verifier-rate",
+        "amazon.com=4/s",
+        "--verifier-concurrency",
+        "8",
+        "--verifier-idle-poll-ms",
+        "50",
+    ])
+    .expect("serve");
+    // Twelve new products, each first reported by its own fresh key (a key
+    // on probation triggers one crawl a day): twelve crawls queued at once.
+    let mut reports = Vec::new();
+    for i in 0..12u64 {
+        let asin = format!("B0RATE{i:04}");
+        fake.set_product("amazon.com", &asin, ProductState::priced(700 + i, "Rated"));
+        let kp = wasm_core::protocol::Keypair::from_seed(&rand::random::<[u8; 32]>());
+        let pow = pow_solve(&kp.public_b64u(), 4, 0, u64::MAX).expect("pow");
+        let reg = serde_json::to_string(&Registration::new(&kp, &pow)).expect("json");
+        let r = tests::http::request(
+            server.addr(),
+            "POST",
+            "/v1/keys",
+            &[("content-type", "application/json")],
+            reg.as_bytes(),
+        )
+        .expect("register");
+        assert_eq!(r.status, 201, "{}", r.text());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        reports.push(
+            Observation {
+                key: kp.public_b64u(),
+                asin,
+                marketplace: "amazon.com".into(),
+                condition: Condition::New,
+                price_minor: Some(700 + i),
+                currency: "USD".into(),
+                availability: Availability::InStock,
+                seller: Seller::Amazon,
+                title: "Rated".into(),
+                observed_at: now,
+                nonce: b64u_encode(&rand::random::<[u8; NONCE_LEN]>()),
+            }
+            .into_report(&kp)
+            .expect("sign"),
+        );
+    }
+    let body = json!({ "reports": reports }).to_string();
+    let r = tests::http::request(
+        server.addr(),
+        "POST",
+        "/v1/reports",
+        &[("content-type", "application/json")],
+        body.as_bytes(),
+    )
+    .expect("reports");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: Value = serde_json::from_str(&r.text()).expect("json");
+    assert!(
+        v["results"]
+            .as_array()
+            .is_some_and(|a| a.iter().all(|r| r["status"] == "provisional")),
+        "{v}"
+    );
+    let started = Instant::now();
+    while fake.requests().len() < 12 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{} of 12 crawled: {}",
+            fake.requests().len(),
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut at: Vec<Instant> = fake.requests().iter().map(|r| r.at).collect();
+    at.sort();
+    let spans: Vec<Duration> = at.windows(5).map(|w| w[4].duration_since(w[0])).collect();
+    println!(
+        "12 crawls at 4/s: first to last request {} ms",
+        at[11].duration_since(at[0]).as_millis()
+    );
+    assert!(
+        spans.iter().all(|s| *s >= Duration::from_millis(930)),
+        "4/s with a burst of 1: five requests span a second: {spans:?}"
     );
 }
