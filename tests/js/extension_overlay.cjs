@@ -232,6 +232,20 @@ const scenarios = {
     }));
     // The screenshot (the overlay open, the tooltip showing).
     await page.screenshot({ path: process.env.PRICEWATCH_SCREENSHOT, fullPage: false });
+    // Hover: the pointer over the second point shows that point.
+    const target = await inOverlay(page, (root) => {
+      const el = root.querySelectorAll('[data-testid="pw-chart"] circle[data-t]')[1];
+      const r = el.getBoundingClientRect();
+      return { x: r.x + r.width / 2, y: r.y + r.height / 2, price: Number(el.dataset.price), t: Number(el.dataset.t) };
+    });
+    await page.mouse.move(target.x, target.y);
+    out.hover = {
+      ...target,
+      tooltip: await waitFor("the hover tooltip", () => inOverlay(page, (root, want) => {
+        const t = root.querySelector('[data-testid="pw-tooltip"]');
+        return t && t.textContent.includes(want) ? t.textContent : null;
+      }, new Date(target.t).toISOString().slice(0, 10))),
+    };
     // Collapse with the keyboard (Enter on the focused button), then the
     // badge; the choice is remembered across a reload.
     await inOverlay(page, focus, "pw-collapse");

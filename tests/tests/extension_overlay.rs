@@ -309,6 +309,16 @@ fn overlay_shows_the_seeded_history_and_switches_ranges() {
     // the price of the second-to-last 3m point.
     let tooltip = r["tooltip"].as_str().expect("tooltip");
     assert!(tooltip.contains(&usd(12_999)), "{tooltip}");
+    // Hovering a point shows its date and price.
+    let hover = &r["hover"];
+    let hover_price = hover["price"].as_i64().expect("hovered price");
+    assert!(
+        hover["tooltip"]
+            .as_str()
+            .expect("hover tooltip")
+            .contains(&usd(hover_price)),
+        "{hover}"
+    );
     // Collapse is remembered across a reload; the badge opens it again.
     assert_eq!(r["collapsed"]["collapsed"], true);
     assert_eq!(r["afterReload"]["badge"], true);
