@@ -169,6 +169,42 @@ async fn scenario(store: Arc<dyn Storage>, concurrent_workers: bool) {
     assert_eq!(st.alerts, 1);
     let all = store.alerts_after(key, 0, 100).await.expect("alerts");
     assert_eq!(all.last().map(|a| a.watch_id), Some(w3.id));
+    // A watch made while changes wait in the outbox: it starts disarmed
+    // (the published 3000 meets its 4000), is re-armed by the 7000 still
+    // waiting before that, and fires at 3000 together with w1 and w2
+    // (re-armed at 6000). (PostgreSQL re-arms only above its series' re-arm floor,
+    // which the disarmed watch lowers to 4000.)
+    t += HOUR;
+    store
+        .ingest(&[price(Some(7000), Availability::InStock, t)], t)
+        .await
+        .expect("ingest");
+    t += 1000;
+    store
+        .ingest(&[price(Some(3000), Availability::InStock, t)], t)
+        .await
+        .expect("ingest");
+    let w4 = store
+        .create_watch(&watch(key, Some(4000), false), t)
+        .await
+        .expect("w4");
+    assert!(!w4.armed);
+    let (mut events, mut fired) = (0, 0);
+    for _ in 0..2 {
+        let st = store.process_outbox(t, 100).await.expect("outbox");
+        events += st.events;
+        fired += st.alerts;
+    }
+    assert_eq!((events, fired), (2, 3));
+    let all = store.alerts_after(key, 0, 100).await.expect("alerts");
+    let mut last: Vec<i64> = all.iter().rev().take(3).map(|a| a.watch_id).collect();
+    last.sort_unstable();
+    assert_eq!(last, vec![w1.id, w2.id, w4.id]);
+    assert!(all
+        .iter()
+        .rev()
+        .take(3)
+        .all(|a| a.old_price_minor == Some(7000) && a.new_price_minor == Some(3000)));
     // Correction of 2900: the two alerts it fired.
     let ids = store
         .correct_published_price(info.id, Condition::New, 2900, Some(4400), T0, t)
@@ -183,7 +219,7 @@ async fn scenario(store: Arc<dyn Storage>, concurrent_workers: bool) {
     // Delete, erase.
     assert!(store.delete_watch(key, w2.id).await.expect("delete"));
     assert!(!store.delete_watch(key + 1, w1.id).await.expect("other key"));
-    assert_eq!(store.key_activity(key).await.expect("me").watches, 2);
+    assert_eq!(store.key_activity(key).await.expect("me").watches, 3);
     store.erase_key(key, t).await.expect("erase");
     assert!(store.list_watches(key).await.expect("list").is_empty());
     let info = store

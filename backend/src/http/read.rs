@@ -227,7 +227,13 @@ pub async fn load_history(
     q: &HistoryQuery,
     with_summary: bool,
 ) -> Result<Option<HistoryData>, ApiError> {
-    let Some(info) = state.store.product_info(marketplace, asin).await? else {
+    let to = state.now();
+    let from = q.range_ms.map(|r| to.saturating_sub(r)).unwrap_or(0);
+    let Some((info, runs)) = state
+        .store
+        .product_history(marketplace, asin, q.condition, from, to)
+        .await?
+    else {
         return Ok(None);
     };
     let summary = if with_summary {
@@ -235,12 +241,6 @@ pub async fn load_history(
     } else {
         None
     };
-    let to = state.now();
-    let from = q.range_ms.map(|r| to.saturating_sub(r)).unwrap_or(0);
-    let runs = state
-        .store
-        .history_runs(info.id, q.condition, from, to)
-        .await?;
     let granularity = history::choose_granularity(q.granularity, &runs, from, to);
     let points = history::points(&runs, from, to, granularity);
     let stats = history::stats(&runs, from, to);

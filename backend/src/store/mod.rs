@@ -634,6 +634,26 @@ pub trait Storage: Send + Sync + 'static {
         to: i64,
     ) -> StoreResult<Vec<Run>>;
 
+    /// [`Storage::product_info`] and then [`Storage::history_runs`] of that
+    /// product, as the history endpoint needs them; `None` when the product
+    /// is unknown. The default makes the two calls; a store where each
+    /// call is a network round trip (PostgreSQL) answers with one query.
+    /// (Added for issue 4's history benchmark.)
+    async fn product_history(
+        &self,
+        marketplace: &str,
+        asin: &str,
+        condition: Condition,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<Option<(ProductInfo, Vec<Run>)>> {
+        let Some(info) = self.product_info(marketplace, asin).await? else {
+            return Ok(None);
+        };
+        let runs = self.history_runs(info.id, condition, from, to).await?;
+        Ok(Some((info, runs)))
+    }
+
     /// Title search (full-text; every word must match as a word prefix,
     /// case and diacritics folded; a query that is an ASIN matches the
     /// ASIN exactly). Optional marketplace filter.

@@ -277,6 +277,34 @@ pub async fn story(store: &dyn Storage) {
         .await
         .expect("used")
         .is_empty());
+    // The history endpoint's one-call form gives the same product and runs.
+    let info = store
+        .product_info("amazon.de", "B000STORY1")
+        .await
+        .expect("info")
+        .expect("known");
+    for (cond, from) in [
+        (Condition::New, t2 + 1),
+        (Condition::New, 0),
+        (Condition::Used, 0),
+    ] {
+        let (got_info, got_runs) = store
+            .product_history("amazon.de", "B000STORY1", cond, from, NOW)
+            .await
+            .expect("product history")
+            .expect("known");
+        assert_eq!(got_info, info);
+        let want = store
+            .history_runs(product, cond, from, NOW)
+            .await
+            .expect("runs");
+        assert_eq!(got_runs, want, "{cond:?} from {from}");
+    }
+    assert!(store
+        .product_history("amazon.de", "B000NOSUCH", Condition::New, 0, NOW)
+        .await
+        .expect("unknown product")
+        .is_none());
 
     // A trusted verifier's observation publishes as verified.
     let mut verified = report(other.id, 9, NOW - MIN, Some(3899));
