@@ -445,11 +445,13 @@ async fn update_runs(
             let pavail = small(code::availability(p.availability));
             // The observations of prev's value after t, from the audit log
             // (which covers the whole lateness window).
+            // Held (5) and refuted (6) audit rows are not in the runs
+            // (`store::verify::status`).
             let right = sqlx::query(
                 "SELECT count(*) AS k, min(observed_at) AS first FROM reports \
                  WHERE product_id = $1 AND condition = $2 AND observed_at > $3 \
                    AND observed_at <= $4 AND price_minor IS NOT DISTINCT FROM $5 \
-                   AND availability = $6",
+                   AND availability = $6 AND status NOT IN (5, 6)",
             )
             .bind(product)
             .bind(cond)
@@ -467,7 +469,7 @@ async fn update_runs(
                         "SELECT max(observed_at) FROM reports \
                          WHERE product_id = $1 AND condition = $2 AND observed_at >= $3 \
                            AND observed_at <= $4 AND price_minor IS NOT DISTINCT FROM $5 \
-                           AND availability = $6",
+                           AND availability = $6 AND status NOT IN (5, 6)",
                     )
                     .bind(product)
                     .bind(cond)

@@ -323,10 +323,13 @@ async fn update_runs(
         // Unwrap-free: Split is only planned with a prev run.
         if let Some(p) = prev {
             let pavail = code::availability(p.availability);
+            // Held (5) and refuted (6) audit rows are not in the runs
+            // (`store::verify::status`).
             let right = sqlx::query(
                 "SELECT count(*) AS k, min(observed_at) AS first FROM reports \
                  WHERE product_id = ?1 AND condition = ?2 AND observed_at > ?3 \
-                   AND observed_at <= ?4 AND price_minor IS ?5 AND availability = ?6",
+                   AND observed_at <= ?4 AND price_minor IS ?5 AND availability = ?6 \
+                   AND status NOT IN (5, 6)",
             )
             .bind(product)
             .bind(cond)
@@ -343,7 +346,8 @@ async fn update_runs(
                     let left_last: Option<i64> = sqlx::query_scalar(
                         "SELECT max(observed_at) FROM reports \
                          WHERE product_id = ?1 AND condition = ?2 AND observed_at >= ?3 \
-                           AND observed_at <= ?4 AND price_minor IS ?5 AND availability = ?6",
+                           AND observed_at <= ?4 AND price_minor IS ?5 AND availability = ?6 \
+                   AND status NOT IN (5, 6)",
                     )
                     .bind(product)
                     .bind(cond)

@@ -38,6 +38,29 @@
 //!   unpublished (stored) and nobody is credited or penalised.
 //! * **Leases.** A lease that expires returns the job to the queue (the
 //!   lease query treats it as queued); it costs no attempt.
+//! * **The decision context** ([`crate::trust::ReportContext`]) is built
+//!   in the ingest transaction. The reporters' evidence is read once per
+//!   batch (one query); `A` (armed price watches at or above the price,
+//!   armed back-in-stock watches; cooldowns ignored, the safe side), the
+//!   corroboration over the last 30 minutes' matching reports of
+//!   established groups (this report included), and the crawl-trigger
+//!   count are read only when the decision can depend on them, which a
+//!   report agreeing with a non-provisional published price never does:
+//!   the common case costs no extra query. `A` is one indexed count per
+//!   deviating report; it is not cached (the watches change under it, and
+//!   deviating reports are the rare ones).
+//! * **Crawl-trigger limit** of a key on probation: at most one unresolved
+//!   crawl and three a day that it triggered (`verification_jobs
+//!   .trigger_key`); the simulation uses the same values.
+//! * **Random draws** (spot checks, rule 5's 20%) come from a generator
+//!   seeded from the OS (`Storage::seed_trust_rng` fixes it for tests).
+//! * **Independence groups** for the summary's `reporters` and for
+//!   corroboration: the key's network hash at registration plus its
+//!   registration day ([`crate::trust::group_of`]); held and refuted
+//!   reports do not back the current price.
+//! * **Privacy**: `DELETE /v1/me` removes the key's job links; finished
+//!   jobs and their links are purged with the audit rows; corrections
+//!   stay (history shows them, they name no key).
 
 use super::{NewReport, Offer, OfferStatus};
 use crate::trust::{self, Reading, ReportStatus};
