@@ -363,16 +363,20 @@ struct Embedded {
     worker: verifier::worker::WorkerConfig,
 }
 
-/// Loads (or creates) the embedded verifier's key and reads its flags;
-/// `None` with `--no-embedded-verifier`.
-fn embedded_verifier(args: &ServeArgs) -> anyhow::Result<Option<Embedded>> {
+/// Reads the embedded verifier's flags (no side effects: the key file is
+/// made only once the database has opened, see [`load_key`]); `None` with
+/// `--no-embedded-verifier`.
+fn embedded_settings(
+    args: &ServeArgs,
+) -> anyhow::Result<
+    Option<(
+        verifier::fetch::FetcherConfig,
+        verifier::worker::WorkerConfig,
+    )>,
+> {
     if args.no_embedded_verifier {
         return Ok(None);
     }
-    let key_path = args.data_dir().join(VERIFIER_KEY_FILE);
-    let (key, created) = verifier::keyfile::load_or_create(&key_path)
-        .map_err(|e| anyhow!("embedded verifier: {e}"))?;
-    owner_only(&key_path)?;
     let fetcher = super::verifier::fetcher_config(&super::verifier::CrawlFlags {
         marketplace_base: &args.verifier_marketplace_base,
         proxy: &args.verifier_proxy,
@@ -381,17 +385,34 @@ fn embedded_verifier(args: &ServeArgs) -> anyhow::Result<Option<Embedded>> {
         request_timeout_ms: args.verifier_request_timeout_ms,
         flag_prefix: "verifier-",
     })?;
-    Ok(Some(Embedded {
+    let worker = verifier::worker::WorkerConfig {
+        concurrency: usize::from(args.verifier_concurrency),
+        lease_ms: args.verifier_lease_ms,
+        idle_poll_ms: args.verifier_idle_poll_ms,
+    };
+    Ok(Some((fetcher, worker)))
+}
+
+/// Loads (or creates, mode 0600) the embedded verifier's key in the data
+/// folder.
+fn load_key(
+    args: &ServeArgs,
+    (fetcher, worker): (
+        verifier::fetch::FetcherConfig,
+        verifier::worker::WorkerConfig,
+    ),
+) -> anyhow::Result<Embedded> {
+    let key_path = args.data_dir().join(VERIFIER_KEY_FILE);
+    let (key, created) = verifier::keyfile::load_or_create(&key_path)
+        .map_err(|e| anyhow!("embedded verifier: {e}"))?;
+    owner_only(&key_path)?;
+    Ok(Embedded {
         key: Arc::new(key),
         key_path,
         created,
         fetcher,
-        worker: verifier::worker::WorkerConfig {
-            concurrency: usize::from(args.verifier_concurrency),
-            lease_ms: args.verifier_lease_ms,
-            idle_poll_ms: args.verifier_idle_poll_ms,
-        },
-    }))
+        worker,
+    })
 }
 
 /// Judgement call: a key file others can read (copied in by hand, say) is
@@ -463,15 +484,21 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     let mut config = args.api_config()?;
-    let embedded = embedded_verifier(&args)?;
-    if let Some(e) = &embedded {
-        config.trusted_verifier_keys.insert(e.key.public_bytes());
-    }
+    let embedded = embedded_settings(&args)?;
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async move {
         let store = store::connect(&args.database)
             .await
             .map_err(|e| anyhow!("cannot open database {}: {e}", redact_url(&args.database)))?;
+        // The key file only once the database is known to work: a bad
+        // --database leaves no stray data folder behind.
+        let embedded = match embedded {
+            Some(settings) => Some(load_key(&args, settings)?),
+            None => None,
+        };
+        if let Some(e) = &embedded {
+            config.trusted_verifier_keys.insert(e.key.public_bytes());
+        }
         let state = AppState::new(store.clone(), config, system_clock())
             .await
             .map_err(|e| anyhow!("cannot initialise the database: {e}"))?;
