@@ -133,7 +133,15 @@ fn email_and_webhook_alerts_through_the_real_server() {
     let sink = SmtpSink::start().expect("smtp sink");
     let hooks = WebhookSink::start().expect("webhook sink");
     let smtp_url = sink.url();
+    // The reporting key is a trusted verifier key: its reports are ground
+    // truth and publish at once (a fresh collector's would be held for a
+    // crawl under the trust rules, tested in trust_e2e.rs).
+    let kp = Keypair::from_seed(&[11; 32]);
+    let verifier_key = kp.public_b64u();
     let server = PricewatchServer::start_with(&[
+        "--trusted-verifier-key",
+        &verifier_key,
+        "--no-embedded-verifier",
         "--pow-difficulty",
         "4",
         "--smtp-url",
@@ -143,7 +151,6 @@ fn email_and_webhook_alerts_through_the_real_server() {
         "1000",
     ])
     .expect("server");
-    let kp = Keypair::from_seed(&[11; 32]);
     let pow = pow_solve(&kp.public_b64u(), 4, 0, u64::MAX).expect("pow");
     let reg = serde_json::to_string(&Registration::new(&kp, &pow)).expect("json");
     let r = http::request(
@@ -154,7 +161,8 @@ fn email_and_webhook_alerts_through_the_real_server() {
         reg.as_bytes(),
     )
     .expect("register");
-    assert_eq!(r.status, 201, "{}", r.text());
+    // 200: trusted verifier keys are registered when the server starts.
+    assert_eq!(r.status, 200, "{}", r.text());
     let c = Client {
         server: &server,
         kp,
