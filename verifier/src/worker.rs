@@ -371,6 +371,35 @@ mod tests {
         assert_eq!(report.meta.and_then(|m| m.rule).as_deref(), Some("buybox"));
     }
 
+    #[tokio::test]
+    async fn stop_within_returns_the_counters_while_leasing_fails() {
+        let key = Arc::new(Keypair::from_seed(&[4; 32]));
+        // Nothing listens on port 9: every lease fails and backs off.
+        let api = ApiClient::new("http://127.0.0.1:9", key.clone()).expect("client");
+        let fetcher = Fetcher::new(
+            crate::fetch::FetcherConfig::default(),
+            Arc::new(crate::clock::SystemClock::new()),
+            Arc::new(crate::extract::WasmCoreExtractor),
+        )
+        .expect("fetcher");
+        let v = Arc::new(Verifier::new(
+            api,
+            Arc::new(fetcher),
+            key,
+            WorkerConfig::default(),
+        ));
+        let running = RunningVerifier::spawn(v);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let started = std::time::Instant::now();
+        let stats = running
+            .stop_within(Duration::from_secs(5))
+            .await
+            .expect("stops within the grace: nothing in hand");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(stats.lease_errors >= 1, "{stats:?}");
+        assert_eq!(stats.leased, 0);
+    }
+
     #[test]
     fn missing_condition_gives_an_empty_price() {
         let key = Keypair::from_seed(&[3; 32]);
