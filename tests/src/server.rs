@@ -37,6 +37,7 @@ pub fn pricewatch_bin() -> Result<PathBuf> {
         .ok_or_else(|| Error::new(format!("unexpected test path {}", exe.display())))?;
     let bin = profile_dir.join(format!("pricewatch{}", std::env::consts::EXE_SUFFIX));
     if bin.is_file() {
+        warn_if_stale(&bin);
         Ok(bin)
     } else {
         Err(Error::new(format!(
@@ -45,6 +46,63 @@ pub fn pricewatch_bin() -> Result<PathBuf> {
             bin.display()
         )))
     }
+}
+
+/// Prints one line (once per test process) when a source file the binary
+/// is built from is newer than the binary: `cargo test -p tests` does not
+/// rebuild it, and a stale binary fails tests in confusing ways.
+fn warn_if_stale(bin: &Path) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Ok(built) = std::fs::metadata(bin).and_then(|m| m.modified()) else {
+            return;
+        };
+        let root = crate::workspace_root();
+        let newer = [
+            "backend/src",
+            "backend/migrations",
+            "verifier/src",
+            "wasm-core/src",
+        ]
+        .iter()
+        .filter_map(|d| newest_file(&root.join(d)))
+        .filter(|(t, _)| *t > built)
+        .max_by_key(|(t, _)| *t);
+        if let Some((_, path)) = newer {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "warning: {} is older than {}: run `cargo build -p backend --bin pricewatch`",
+                bin.display(),
+                path.display()
+            );
+        }
+    });
+}
+
+/// The most recently modified file under `dir` (recursively).
+fn newest_file(dir: &Path) -> Option<(std::time::SystemTime, PathBuf)> {
+    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(meta) = entry.metadata() else {
+                continue;
+            };
+            if meta.is_dir() {
+                stack.push(path);
+            } else if let Ok(t) = meta.modified() {
+                if newest.as_ref().is_none_or(|(n, _)| t > *n) {
+                    newest = Some((t, path));
+                }
+            }
+        }
+    }
+    newest
 }
 
 /// A free TCP port on 127.0.0.1 (bound, read, released). Another process
