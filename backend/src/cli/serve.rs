@@ -498,6 +498,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         };
         if let Some(e) = &embedded {
             config.trusted_verifier_keys.insert(e.key.public_bytes());
+        } else if config.trusted_verifier_keys.is_empty() {
+            tracing::warn!(
+                "no embedded verifier and no --trusted-verifier-key: held reports expire unverified and nothing is ever verified"
+            );
         }
         let state = AppState::new(store.clone(), config, system_clock())
             .await
