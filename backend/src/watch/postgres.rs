@@ -138,6 +138,7 @@ async fn ensure_contact(conn: &mut PgConnection, w: &NewWatch, now: i64) -> Stor
 /// watcher count. `NotFound` for an unknown product, `Conflict` for a
 /// `drop_percent` without a published price.
 pub async fn create_watch(conn: &mut PgConnection, w: &NewWatch, now: i64) -> StoreResult<i64> {
+    lock_product(conn, &w.marketplace, &w.asin).await?;
     let product = product_id(conn, &w.marketplace, &w.asin).await?;
     let cond = code::condition(w.condition);
     let d = derive(conn, product, cond, &w.spec, None).await?;
@@ -183,6 +184,7 @@ pub async fn replace_watch(
     w: &NewWatch,
     now: i64,
 ) -> StoreResult<bool> {
+    lock_product(conn, &w.marketplace, &w.asin).await?;
     let row = sqlx::query(
         "SELECT w.product_id, w.condition, w.baseline_price_minor FROM watches w \
          JOIN products p ON p.id = w.product_id \
@@ -285,6 +287,18 @@ pub async fn count_watches(conn: &mut PgConnection, key_id: KeyId) -> StoreResul
             .fetch_one(&mut *conn)
             .await?,
     )
+}
+
+/// Takes the product's ingest lock for the rest of the transaction: ingest
+/// writes an outbox event only for a series with watches (see
+/// `store::postgres::write_outbox`), so a watch must not be created or
+/// changed between an ingest's check and its commit.
+async fn lock_product(conn: &mut PgConnection, marketplace: &str, asin: &str) -> StoreResult<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(crate::store::postgres::product_lock_key(marketplace, asin))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// Statement that records the watches an event fires as alert batches

@@ -18,6 +18,12 @@ use wasm_core::types::{Availability, Condition};
 /// availability changed in this batch. `before` holds each touched
 /// series' published offer before the batch's first publish; `after` the
 /// offers written. Returns the number of events.
+///
+/// Only series with at least one watch get events (performance: issue 4's
+/// ingest load is thousands of unwatched products, each first publication
+/// cost an event and its evaluation on the single writer). Exact on
+/// SQLite: watches are created on the same single writer, so the check
+/// and the event are in one serialised transaction.
 pub async fn flush_outbox(
     conn: &mut SqliteConnection,
     before: &mut BTreeMap<(ProductId, i64), Option<Offer>>,
@@ -34,9 +40,11 @@ pub async fn flush_outbox(
         if !changed {
             continue;
         }
-        sqlx::query(
+        let res = sqlx::query(
             "INSERT INTO outbox (product_id, condition, old_price_minor, new_price_minor, \
-               old_availability, new_availability, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+               old_availability, new_availability, created_at) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS \
+               (SELECT 1 FROM watches WHERE product_id = ?1 AND condition = ?2)",
         )
         .bind(key.0)
         .bind(key.1)
@@ -47,7 +55,7 @@ pub async fn flush_outbox(
         .bind(now)
         .execute(&mut *conn)
         .await?;
-        n += 1;
+        n += res.rows_affected();
     }
     before.clear();
     Ok(n)
