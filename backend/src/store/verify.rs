@@ -494,4 +494,26 @@ mod tests {
         assert!(!VerifierOutcome::Observed.is_failure());
         assert_eq!(VerifierOutcome::parse("x"), None);
     }
+
+    #[test]
+    fn drift_uses_each_keys_latest_report() {
+        let g = |n: u8| trust::GroupId::Net {
+            net: [n; 16],
+            day: 1,
+        };
+        let at = |p: i64| Reading::in_stock(p);
+        // Two established groups agree on 4800 against a published 5000.
+        let recent = vec![(1, g(1), 0.9, at(4800), 10), (2, g(2), 0.9, at(4800), 11)];
+        assert_eq!(drift_of(&recent, 5000), Some(4800));
+        // One group is not a consensus.
+        assert_eq!(drift_of(&recent[..1], 5000), None);
+        // Key 2's latest report agrees with the published price again.
+        let mut moved = recent.clone();
+        moved.push((2, g(2), 0.9, at(5000), 12));
+        moved.push((3, g(3), 0.9, at(5000), 12));
+        assert_eq!(drift_of(&moved, 5000), None);
+        // Keys on probation do not count.
+        let weak = vec![(1, g(1), 0.2, at(4800), 10), (2, g(2), 0.2, at(4800), 11)];
+        assert_eq!(drift_of(&weak, 5000), None);
+    }
 }
