@@ -3,20 +3,28 @@
 //!
 //! # Architecture
 //!
-//! * **Separate module.** This crate builds its own wasm (`pkg/ui/`,
-//!   `scripts/build-extension`), apart from the small extraction module
-//!   (`extension/`) that runs on every product page: the UI's wasm loads
-//!   only when the overlay shows.
+//! * **Separate module.** This crate builds its own wasm (`ui/` in the
+//!   package, by `scripts/build-extension`), apart from the small
+//!   extraction module (`extension/`, `pkg/`) that runs on every product
+//!   page: the UI's wasm loads only where a UI shows.
 //! * **No `chrome.*` here.** Every piece of data comes through a *bridge*,
 //!   a JS object with `send(message) -> Promise<answer>` given by the
-//!   loader (`content.js` in the page, `overlay.js` in the iframe
-//!   fallback). The service worker answers (`extension/static/sw_data.js`
-//!   documents the message contract), so the same UI runs inside the
-//!   page's closed shadow root and inside the extension page
-//!   `overlay.html`.
+//!   loader: `extension/static/overlay_mount.js` in the page (a content
+//!   script; `content.js` calls it after each extraction), `overlay.js` in
+//!   the iframe fallback `overlay.html`, `popup.js` in the popup. The
+//!   service worker answers (`extension/static/sw_data.js` documents the
+//!   overlay's message contract), so the same UI runs inside the page's
+//!   closed shadow root and inside an extension page.
+//! * **Placement (overlay).** The loader appends one `<pricewatch-overlay>`
+//!   host to `<body>`, inline `all: initial`, absolutely positioned just
+//!   below the buy box (`#desktop_buybox`, `#buybox`, `#rightCol`, ...;
+//!   a fixed corner when there is none): it takes no space from the
+//!   page's layout. When the page's CSP blocks WebAssembly the host holds
+//!   an `<iframe>` of `overlay.html` instead (product in the fragment,
+//!   height from the UI's `postMessage`s).
 //! * **Surfaces and shared parts.** One `pub mod` per surface (`overlay`,
 //!   `popup`), shared components in their own modules:
-//!   [`format`] (prices as the marketplace writes them, dates), [`chart`]
+//!   [`format`](mod@format) (prices as the marketplace writes them, dates), [`chart`]
 //!   (step chart geometry), [`verdict`] (the deal sentence), [`model`]
 //!   (wire types of the bridge's answers).
 //! * **wasm32 only views.** The Leptos views, the bridge and the entry
