@@ -26,9 +26,11 @@
 //!   run holds `first_seen`, `last_seen`, `n`. Runs of one series never
 //!   overlap. Late observations (up to 24 h) are merged into place, which
 //!   can split a run; the split point is found from the audit rows.
-//! * **Published offer**: one row per series, moved by a report whose
-//!   [`decide`] outcome says so, only when its `observed_at` is not older
-//!   than the published one.
+//! * **Published offer**: one row per series, moved only by a report
+//!   whose trust decision ([`crate::trust::decide`], applied as
+//!   [`verify`] describes) publishes it, never by an observation older
+//!   than the published one or than [`PUBLISH_MAX_AGE_MS`]. Held reports
+//!   enter the history runs only once a crawl confirms them.
 //! * Errors are [`StoreError`]; a unique-constraint violation that is not
 //!   an expected outcome is `Conflict`, everything else `Database`.
 
@@ -317,45 +319,6 @@ pub struct Offer {
     pub alerted: Option<(Option<i64>, Availability)>,
 }
 
-/// The decision for one valid report, before the trust issue refines it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Decision {
-    /// Move the published offer to this report.
-    pub publish: bool,
-    /// What to answer.
-    pub outcome: IngestOutcome,
-}
-
-/// The publishing rule of this issue (the trust issue replaces it): every
-/// valid report publishes, unless it is older than [`PUBLISH_MAX_AGE_MS`]
-/// or older than the published observation (then it is history only:
-/// `Stored`, or `Accepted` when it agrees with the published value).
-pub fn decide(current: Option<&Offer>, r: &NewReport, now: i64) -> Decision {
-    let agrees = current
-        .map(|o| o.price_minor == r.price_minor && o.availability == r.availability)
-        .unwrap_or(false);
-    if now - r.observed_at > PUBLISH_MAX_AGE_MS {
-        return Decision {
-            publish: false,
-            outcome: IngestOutcome::Stored,
-        };
-    }
-    match current {
-        Some(o) if r.observed_at < o.observed_at => Decision {
-            publish: false,
-            outcome: if agrees {
-                IngestOutcome::Accepted
-            } else {
-                IngestOutcome::Stored
-            },
-        },
-        _ => Decision {
-            publish: true,
-            outcome: IngestOutcome::Accepted,
-        },
-    }
-}
-
 /// One history run (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Run {
@@ -570,9 +533,12 @@ pub trait Storage: Send + Sync + 'static {
     /// each report: the product row is created or its title refreshed
     /// (non-empty titles only), the audit row is inserted (a `(key_id,
     /// nonce)` conflict gives `Duplicate` and nothing else changes), the
-    /// history runs are updated with [`plan_run_update`], [`decide`] picks
-    /// the outcome and whether the published offer moves (a trusted report
-    /// publishes with status `Verified` and sets `last_verified_at`).
+    /// trust decision ([`crate::trust::decide`], see [`verify`]) picks the
+    /// outcome, whether the published offer moves (a trusted report
+    /// publishes with status `Verified` and sets `last_verified_at`),
+    /// whether the watch outbox hears of it, and whether a crawl is queued
+    /// or the report attached to the pending one; the history runs are
+    /// updated with [`plan_run_update`] unless the report is held.
     /// A report whose currency differs from the product's is
     /// `CurrencyMismatch` and leaves no trace.
     async fn ingest(&self, reports: &[NewReport], now: i64) -> StoreResult<Vec<IngestOutcome>>;
