@@ -1965,6 +1965,9 @@ impl Storage for SqliteStore {
             Ok::<_, StoreError>(out)
         }
         .await;
+        if result.is_ok() {
+            verify::count_decisions(&w.caches.decisions);
+        }
         w.caches.decisions.clear();
         if result.is_err() {
             w.caches.products.clear();
