@@ -47,6 +47,17 @@
 //!   (`pricewatch simulate --attack verifier_exhaustion` showed 15-35% of
 //!   watcher-time wrong that way), so it is not published. Established
 //!   keys are not limited.
+//! * 1, distrusted keys: their agreeing reports are spot checked like any
+//!   key's on probation (rule 1 comes before rule 2): that is how a key
+//!   distrusted by honest parse errors earns its way back. Measured
+//!   alternative, rejected: spot checks of distrusted keys only attaching
+//!   to crawls already pending cut the crawls of lying keys that go on
+//!   reporting the truth (`pricewatch simulate --seed 1`: sleeper 21 -> 7,
+//!   deal_suppression 99 -> 0.8 crawls per lying key) but left honest keys
+//!   hit by one parse error distrusted for good (honest keys distrusted
+//!   0.4% -> 3.0%).
+//! * 3: the attached report carries the crawl it would have asked for
+//!   ([`Decision::escalate`], [`super::limits`]).
 //! * 1b: a report older than the published observation cannot move it
 //!   (same as before this issue); it is history only.
 //! * 4: "a drop over 50%" is `2 x < P`; "below 0.8 x the verified low" is
@@ -123,10 +134,10 @@ pub struct Reporter {
     pub registered_at: i64,
     /// Signed by a trusted verifier key (ground truth).
     pub verifier: bool,
-    /// The key may still trigger a crawl: its "crawl-trigger limit" (the
-    /// store keeps the count and chooses the limit; the simulation uses at
-    /// most one unresolved crawl and three a day per key). Only consulted
-    /// for keys on probation (module docs).
+    /// The key may still trigger a crawl: its "crawl-trigger limit", per
+    /// key and per independence group ([`super::limits::within_crawl_limit`];
+    /// the store keeps the counts). Only consulted for keys on probation
+    /// (module docs).
     pub within_crawl_limit: bool,
 }
 
@@ -210,6 +221,13 @@ pub struct Decision {
     /// Evidence to apply to the key at once, without a crawl (spot check
     /// answered from a fresh verification).
     pub credit: Option<Judgement>,
+    /// Rule 3: the crawl this report would have asked for had none been
+    /// pending. The store raises the pending job with
+    /// [`super::limits::escalate`] (higher priority, critical) so that a
+    /// report owed a top-priority crawl does not wait behind the lesser
+    /// reason the job was queued for. `None` when the key may not trigger
+    /// crawls (over its limit) or for any other rule.
+    pub escalate: Option<CrawlRequest>,
 }
 
 impl Decision {
@@ -223,6 +241,7 @@ impl Decision {
             crawl: None,
             attach: false,
             credit: None,
+            escalate: None,
         }
     }
 }
@@ -329,13 +348,21 @@ pub fn decide(ctx: &ReportContext) -> Decision {
     if ctx.reporter.distrusted {
         return Decision::new(Stored, "distrusted_key");
     }
+    let may_crawl = ctx.reporter.established || ctx.reporter.within_crawl_limit;
     // Rule 3.
     if ctx.crawl_pending {
         let mut d = Decision::new(Held, "attached_to_crawl");
         d.attach = true;
+        if may_crawl && ctx.published.is_some() {
+            let critical = critical_reason(ctx).is_some();
+            d.escalate = Some(CrawlRequest {
+                priority: crawl_priority(ctx.alerts, c, critical),
+                critical,
+                reason: if critical { "critical" } else { "confirm" },
+            });
+        }
         return d;
     }
-    let may_crawl = ctx.reporter.established || ctx.reporter.within_crawl_limit;
     // Rule 3a.
     if ctx.published.is_none() {
         let mut d = Decision::new(Provisional, "cold_start");

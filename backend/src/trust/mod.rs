@@ -16,6 +16,8 @@
 //!   lower-bound score `T`, established / distrusted, and [`judge`] (how a
 //!   crawl result judges one report).
 //! * [`groups`]: independence groups and corroboration `c`.
+//! * [`limits`]: crawl-trigger limits per key and per independence group,
+//!   and how an attached report raises the pending crawl ([`escalate`]).
 //! * [`decision`]: [`decide`], the per-report decision (TRUST.md rules 1-7,
 //!   the 10-minute rule, verifiers) with a stable reason code.
 //! * [`outcome`]: [`resolve`], what a crawl result does (publish, credit,
@@ -35,6 +37,7 @@
 pub mod decision;
 pub mod drift;
 pub mod groups;
+pub mod limits;
 pub mod outcome;
 pub mod reputation;
 pub mod schedule;
@@ -43,6 +46,7 @@ pub mod sim;
 pub use decision::{decide, Decision, Published, ReportContext, ReportStatus, Reporter};
 pub use drift::{drift, DriftTimer};
 pub use groups::{corroboration, group_of, GroupId};
+pub use limits::{escalate, within_crawl_limit, JobPriority, TriggerCounts};
 pub use outcome::{
     resolve, AttachedReport, Correction, CrawlOutcome, CrawlResult, Resolution, ResolutionKind,
 };

@@ -420,6 +420,124 @@ fn rule_3_reports_attach_to_the_pending_crawl() {
 }
 
 #[test]
+fn rule_3_attached_reports_carry_the_crawl_they_are_owed() {
+    let mut c = ctx();
+    c.crawl_pending = true;
+    c.corroboration = 0.0;
+    // A critical report (a drop over 50%) from an established key asks for
+    // a top-priority critical crawl ...
+    c.reported = Reading::in_stock(4000);
+    c.alerts = 7;
+    let d = check(c, ReportStatus::Held, "attached_to_crawl");
+    let want = d.escalate.expect("escalation");
+    assert!(want.critical);
+    assert_eq!(want.priority, 7.0 + 10.0 + 1.0);
+    // ... which raises a pending spot check (priority 1, not critical).
+    let spot = JobPriority {
+        priority: 1.0,
+        critical: false,
+    };
+    assert_eq!(
+        escalate(spot, &want),
+        Some(JobPriority {
+            priority: 18.0,
+            critical: true
+        })
+    );
+    // A non-critical alerting change asks for its exposure, not critical.
+    c.reported = Reading::in_stock(9000);
+    c.alerts = 3;
+    let want = decide(&c).escalate.expect("escalation");
+    assert!(!want.critical);
+    assert_eq!(want.priority, 4.0);
+    // A key on probation over its crawl-trigger limit raises nothing.
+    c.reporter = reporter(0.3);
+    c.reporter.within_crawl_limit = false;
+    c.reported = Reading::in_stock(1);
+    let d = check(c, ReportStatus::Held, "attached_to_crawl");
+    assert!(d.escalate.is_none() && d.attach);
+    // Other rules never ask for an escalation.
+    assert!(decide(&ctx()).escalate.is_none());
+}
+
+#[test]
+fn escalation_never_lowers_a_pending_crawl() {
+    let high = JobPriority {
+        priority: 30.0,
+        critical: true,
+    };
+    let low = CrawlRequest {
+        priority: 1.0,
+        critical: false,
+        reason: "spot_check",
+    };
+    assert_eq!(escalate(high, &low), None, "nothing to raise");
+    let normal = JobPriority {
+        priority: 5.0,
+        critical: false,
+    };
+    let critical_low = CrawlRequest {
+        priority: 11.0,
+        critical: true,
+        reason: "critical",
+    };
+    assert_eq!(
+        escalate(normal, &critical_low),
+        Some(JobPriority {
+            priority: 11.0,
+            critical: true
+        })
+    );
+    let critical_job = JobPriority {
+        priority: 40.0,
+        critical: true,
+    };
+    assert_eq!(
+        escalate(critical_job, &critical_low),
+        None,
+        "keeps the higher"
+    );
+}
+
+#[test]
+fn crawl_trigger_limits_per_key_and_per_group() {
+    use super::limits::*;
+    let none = TriggerCounts::default();
+    assert!(within_crawl_limit(none, none));
+    // Per key: one unresolved crawl, three a day.
+    let open = TriggerCounts {
+        open: KEY_OPEN_CRAWLS,
+        last_day: 1,
+    };
+    assert!(!within_crawl_limit(open, open));
+    let busy_day = TriggerCounts {
+        open: 0,
+        last_day: KEY_CRAWLS_PER_DAY,
+    };
+    assert!(!within_crawl_limit(busy_day, busy_day));
+    // A fresh key of a group whose other fresh keys used the group's
+    // allowance may not trigger, though it triggered nothing itself.
+    let group_open = TriggerCounts {
+        open: GROUP_OPEN_CRAWLS,
+        last_day: GROUP_OPEN_CRAWLS,
+    };
+    assert!(!within_crawl_limit(none, group_open));
+    let group_day = TriggerCounts {
+        open: 0,
+        last_day: GROUP_CRAWLS_PER_DAY,
+    };
+    assert!(!within_crawl_limit(none, group_day));
+    let group_some = TriggerCounts {
+        open: GROUP_OPEN_CRAWLS - 1,
+        last_day: GROUP_CRAWLS_PER_DAY - 1,
+    };
+    assert!(within_crawl_limit(none, group_some));
+    // The group allows more than one key (a household registering on the
+    // same day is not held back by one member).
+    assert!(GROUP_OPEN_CRAWLS > KEY_OPEN_CRAWLS && GROUP_CRAWLS_PER_DAY > KEY_CRAWLS_PER_DAY);
+}
+
+#[test]
 fn rule_3a_cold_start_publishes_provisionally_and_crawls() {
     let mut c = ctx();
     c.published = None;

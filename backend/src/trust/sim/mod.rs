@@ -18,10 +18,33 @@
 //!   for honest parse errors (`parse_error_rate`, the decimal separator
 //!   misread: the price divided by 100). Some share a network (NAT,
 //!   campus). New honest keys join every day.
+//!
+//!   The parse error rate (default 1 in 3,000 reports) is an assumption,
+//!   not a measurement: `wasm-core` reads all 31 pages of the fixture
+//!   corpus correctly, which bounds nothing useful at this scale. It is
+//!   meant as a pessimistic stand-in for page variants the extractor has
+//!   never seen. It matters: every such error is a severe refutation, and
+//!   TRUST.md distrusts a key after two severe refutations inside 30 days,
+//!   so a key judged on `n` reports in 30 days is distrusted with
+//!   probability about `(n r)^2 / 2` (Poisson) plus the chance that the
+//!   first error comes before its sixth confirmation (`beta > alpha`). At
+//!   `r` = 1/3,000 and 5-30 visits a day that is 0.5-4% of the keys at
+//!   any time, so the "at most 1% of honest keys" target holds only for
+//!   parse error rates around this value or below (`--parse-error-rate`).
+//!   `honest_distrusted_by_cause` in the JSON output gives the split.
 //! * **The verifier** has `workers` parallel crawlers that lease jobs every
 //!   15 s with [`super::pick_jobs`]; a crawl takes 40-100 s and returns the
 //!   true reading at that moment, or fails (`crawl_failure_rate`), which
-//!   exercises retries.
+//!   exercises retries. Capacity: 4 crawlers at 70 s a crawl are about 200
+//!   crawls an hour; the honest world (400-550 keys, 300 products) needs
+//!   about 9 an hour on average (`crawls` / 14 days), so the verifier is
+//!   sized at about 20 times the honest load, i.e. the embedded verifier
+//!   of one `pricewatch serve` at a polite ~1 request per 20 s per crawler.
+//!   The verifier has its own random stream, so attack load changes crawl
+//!   timings but not what honest collectors do.
+//! * **Crawl-trigger limits** ([`super::limits`]): keys on probation per
+//!   key (1 unresolved, 3 a day) and per independence group (2 unresolved,
+//!   12 a day), counted per calendar day.
 //! * The first `warmup_days` run the honest world only (and let the
 //!   patient attackers build trust); every figure is measured over the
 //!   following `days`.
@@ -48,7 +71,15 @@
 //!   price) and is never used again.
 //! * `verifier_exhaustion`: every hour 150 fresh keys on 20 networks each
 //!   report a penny price on a different random product (critical crawls
-//!   to crowd the queue) and then lie about ten more products each.
+//!   to crowd the queue) and then lie about ten more products each. This
+//!   stays inside the server's registration limit (`http::limits`: 20 keys
+//!   per address an hour; 150 keys on 20 networks is 7.5 a network), so
+//!   the attack is played as the real server would let it be. What stops
+//!   it is the per-group crawl-trigger limit: 20 networks are 20 groups a
+//!   day, at most 12 crawls each. Not simulated, documented: an attacker
+//!   with a fresh /24 for every few keys (a botnet or a large proxy pool)
+//!   is one group per network and gets one critical crawl per network and
+//!   day; only the number of networks bounds it.
 //! * `deal_suppression`: 10 keys behave from day 0; whenever a watched
 //!   product's true price drops, they report the old price from each key
 //!   every 3 minutes for an hour, to keep the deal unpublished or flip it
@@ -205,6 +236,8 @@ pub struct Metrics {
     pub attacker_crawls: u64,
     /// True price changes.
     pub changes: u64,
+    /// The same by job reason.
+    pub attacker_crawls_by_reason: BTreeMap<&'static str, u64>,
     /// Attacker keys that told at least one lie.
     pub attacker_keys: u64,
     /// Of those, distrusted at the end.
@@ -215,6 +248,10 @@ pub struct Metrics {
     pub honest_keys: u64,
     /// Of those, distrusted at the end.
     pub honest_distrusted: u64,
+    /// Honest keys distrusted at the end, by cause:
+    /// `two_severe_in_half_life`, `beta_over_alpha_young` (fewer than five
+    /// confirmations' worth of positive evidence), `beta_over_alpha`.
+    pub honest_distrusted_by_cause: BTreeMap<&'static str, u64>,
     /// Watcher-ms with a wrong published reading.
     pub wrong_watcher_ms: f64,
     /// All watcher-ms.
@@ -317,6 +354,23 @@ mod tests {
         assert!(m.attacker_keys >= 40, "{m:?}");
         assert!(m.attacker_distrusted_share() >= 0.95, "{m:?}");
         assert!(m.reasons.get("critical_drop").is_some_and(|n| *n > 0));
+    }
+
+    #[test]
+    fn verifier_exhaustion_is_bounded_per_group_and_real_deals_still_alert() {
+        let m = run(&small(13), Attack::VerifierExhaustion);
+        assert!(m.attacker_keys > 10_000, "{m:?}");
+        assert_eq!(m.false_alerts, 0, "{m:?}");
+        // 20 networks x 4 days x at most 12 crawls a group-day, plus
+        // retries: far under one crawl per key.
+        assert!(
+            m.attacker_crawls <= 20 * 4 * 12 * 2,
+            "{}",
+            m.attacker_crawls
+        );
+        assert!(m.crawls_per_attacker_key() < 0.1, "{m:?}");
+        assert!(m.reasons.get("crawl_limit").is_some_and(|n| *n > 10_000));
+        assert!(m.latency_p95_ms.is_some_and(|v| v <= 5 * 60_000), "{m:?}");
     }
 
     #[test]

@@ -5,10 +5,10 @@ use super::{percentile, Attack, Metrics, Rng, SimConfig};
 use crate::store::OfferStatus;
 use crate::trust::groups::established_groups;
 use crate::trust::{
-    agrees, corroboration, decide, drift, group_of, pick_jobs, refresh_interval, resolve,
-    AttachedReport, CrawlOutcome, CrawlRequest, CrawlResult, DriftTimer, GroupId, Published,
-    QueuedJob, Reading, ReportContext, Reporter, Reputation, ResolutionKind,
-    CORROBORATION_WINDOW_MS, DAY_MS, MINUTE_MS,
+    agrees, corroboration, decide, drift, escalate, group_of, pick_jobs, refresh_interval, resolve,
+    within_crawl_limit, AttachedReport, CrawlOutcome, CrawlRequest, CrawlResult, DriftTimer,
+    GroupId, JobPriority, Published, QueuedJob, Reading, ReportContext, Reporter, Reputation,
+    ResolutionKind, TriggerCounts, CORROBORATION_WINDOW_MS, DAY_MS, HALF_LIFE_MS, MINUTE_MS,
 };
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
@@ -18,10 +18,6 @@ use wasm_core::types::Availability;
 const EPOCH: i64 = 1_767_225_600_000;
 const SECOND: i64 = 1000;
 const HOUR: i64 = 3_600_000;
-/// A key on probation may have this many unresolved crawls it triggered...
-const MAX_INFLIGHT_PER_KEY: u32 = 1;
-/// ... and trigger this many a day.
-const MAX_CRAWLS_PER_KEY_DAY: u32 = 3;
 /// Drift looks at established groups' reports this recent (and received
 /// after the last verification).
 const DRIFT_LOOKBACK_MS: i64 = 30 * MINUTE_MS;
@@ -88,10 +84,30 @@ struct Key {
     interests: Vec<usize>,
     visits_per_day: f64,
     poison: bool,
-    inflight: u32,
+    /// Crawls this key triggered while on probation (crawl-trigger limit).
+    triggered: Triggered,
+    lied: bool,
+}
+
+/// Crawl-trigger counts of a key or a group (calendar-day window).
+#[derive(Default, Clone, Copy)]
+struct Triggered {
+    open: u32,
     day: i64,
     day_crawls: u32,
-    lied: bool,
+}
+
+impl Triggered {
+    fn counts(&mut self, day: i64) -> TriggerCounts {
+        if self.day != day {
+            self.day = day;
+            self.day_crawls = 0;
+        }
+        TriggerCounts {
+            open: self.open,
+            last_day: self.day_crawls,
+        }
+    }
 }
 
 struct Watch {
@@ -142,6 +158,7 @@ struct Job {
     not_before: i64,
     attempts: u32,
     trigger: Option<usize>,
+    trigger_group: Option<GroupId>,
     creator: Option<usize>,
     leased: bool,
 }
@@ -154,6 +171,11 @@ struct World {
     prng: Rng,
     /// Attackers only.
     arng: Rng,
+    /// The verifier only (crawl durations and failures), so that attack
+    /// load does not shift the honest collectors' draws.
+    vrng: Rng,
+    /// Crawl-trigger counts per independence group.
+    group_triggers: BTreeMap<GroupId, Triggered>,
     now: i64,
     window_start: i64,
     end: i64,
@@ -191,6 +213,8 @@ impl World {
             rng: rng.fork(1),
             prng: rng.fork(2),
             arng: rng.fork(3),
+            vrng: rng.fork(4),
+            group_triggers: BTreeMap::new(),
             cfg,
             attack,
             now: EPOCH,
@@ -326,9 +350,7 @@ impl World {
             interests,
             visits_per_day: vpd,
             poison: false,
-            inflight: 0,
-            day: 0,
-            day_crawls: 0,
+            triggered: Triggered::default(),
             lied: false,
         });
         if vpd > 0.0 {
@@ -344,7 +366,7 @@ impl World {
     }
 
     fn fresh_attacker(&mut self, net: Option<[u8; 16]>) -> usize {
-        let net = net.unwrap_or_else(|| self.rng.bytes16());
+        let net = net.unwrap_or_else(|| self.arng.bytes16());
         self.new_key(true, self.now, net, 0.0)
     }
 
@@ -553,14 +575,11 @@ impl World {
             self.m.reports += 1;
         }
         let day = now.div_euclid(DAY_MS);
+        let group = group_of(Some(self.keys[k].net), self.keys[k].registered_at, k as i64);
+        let group_counts = self.group_triggers.entry(group).or_default().counts(day);
         let key = &mut self.keys[k];
-        if key.day != day {
-            key.day = day;
-            key.day_crawls = 0;
-        }
-        let within = key.inflight < MAX_INFLIGHT_PER_KEY && key.day_crawls < MAX_CRAWLS_PER_KEY_DAY;
+        let within = within_crawl_limit(key.triggered.counts(day), group_counts);
         let reporter = Reporter::from_reputation(&key.rep, now, key.registered_at, within);
-        let group = group_of(Some(key.net), key.registered_at, k as i64);
         let attacker = key.attacker;
         let alerts = self.alerts_for(p, &reading);
         let prod = &mut self.products[p];
@@ -670,6 +689,21 @@ impl World {
             if self.products[p].job.is_none() {
                 let trigger = (!reporter.established && req.reason != "spot_check").then_some(k);
                 self.enqueue(p, req, trigger, Some(k));
+            }
+        }
+        if let (Some(want), Some(id)) = (d.escalate, self.products[p].job) {
+            if let Some(job) = self.jobs.get_mut(&id) {
+                let pending = JobPriority {
+                    priority: job.priority,
+                    critical: job.critical,
+                };
+                if let Some(up) = escalate(pending, &want) {
+                    job.priority = up.priority;
+                    job.critical = up.critical;
+                    if window {
+                        *self.m.reasons.entry("escalated").or_insert(0) += 1;
+                    }
+                }
             }
         }
         if d.attach && self.products[p].job.is_some() {
@@ -908,6 +942,10 @@ impl World {
     ) {
         let id = self.next_job;
         self.next_job += 1;
+        let trigger_group = trigger.map(|k| {
+            let key = &self.keys[k];
+            group_of(Some(key.net), key.registered_at, k as i64)
+        });
         self.jobs.insert(
             id,
             Job {
@@ -919,14 +957,24 @@ impl World {
                 not_before: self.now,
                 attempts: 0,
                 trigger,
+                trigger_group,
                 creator,
                 leased: false,
             },
         );
         self.products[p].job = Some(id);
+        let day = self.now.div_euclid(DAY_MS);
         if let Some(k) = trigger {
-            self.keys[k].inflight += 1;
-            self.keys[k].day_crawls += 1;
+            let t = &mut self.keys[k].triggered;
+            t.counts(day);
+            t.open += 1;
+            t.day_crawls += 1;
+        }
+        if let Some(g) = trigger_group {
+            let t = self.group_triggers.entry(g).or_default();
+            t.counts(day);
+            t.open += 1;
+            t.day_crawls += 1;
         }
     }
 
@@ -961,7 +1009,7 @@ impl World {
                 j.leased = true;
             }
             self.leased += 1;
-            let dt = self.rng.range(40 * SECOND, 100 * SECOND);
+            let dt = self.vrng.range(40 * SECOND, 100 * SECOND);
             self.after(dt, Ev::CrawlDone(id));
         }
     }
@@ -972,7 +1020,14 @@ impl World {
             prod.job = None;
             prod.attached.clear();
             if let Some(k) = job.trigger {
-                self.keys[k].inflight = self.keys[k].inflight.saturating_sub(1);
+                let t = &mut self.keys[k].triggered;
+                t.open = t.open.saturating_sub(1);
+            }
+            if let Some(t) = job
+                .trigger_group
+                .and_then(|g| self.group_triggers.get_mut(&g))
+            {
+                t.open = t.open.saturating_sub(1);
             }
         }
     }
@@ -994,9 +1049,10 @@ impl World {
             *self.m.crawls_by_reason.entry(reason).or_insert(0) += 1;
             if creator.is_some_and(|k| self.keys[k].attacker) {
                 self.m.attacker_crawls += 1;
+                *self.m.attacker_crawls_by_reason.entry(reason).or_insert(0) += 1;
             }
         }
-        let outcome = if self.rng.chance(self.cfg.crawl_failure_rate) {
+        let outcome = if self.vrng.chance(self.cfg.crawl_failure_rate) {
             CrawlOutcome::Failed
         } else {
             CrawlOutcome::Observed(self.products[p].truth)
@@ -1262,6 +1318,20 @@ impl World {
             } else {
                 self.m.honest_keys += 1;
                 self.m.honest_distrusted += u64::from(distrusted);
+                if distrusted {
+                    let recent = |t: Option<i64>| t.is_some_and(|t| end - t < HALF_LIFE_MS);
+                    let (a, b) = key.rep.decayed(end);
+                    let cause = if recent(key.rep.severe_at[0]) && recent(key.rep.severe_at[1]) {
+                        "two_severe_in_half_life"
+                    } else if a < 6.0 {
+                        "beta_over_alpha_young"
+                    } else if b > a {
+                        "beta_over_alpha"
+                    } else {
+                        "other"
+                    };
+                    *self.m.honest_distrusted_by_cause.entry(cause).or_insert(0) += 1;
+                }
             }
         }
         self.latencies.sort_unstable();
