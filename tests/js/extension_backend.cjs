@@ -12,7 +12,10 @@
 //   report must go to the new backend.
 //   Judgement call on the permission prompt: Chromium's extension
 //   permission dialog is a browser-UI dialog that headless Chromium cannot
-//   show and Playwright cannot answer. So the second backend is another
+//   show and Playwright cannot answer (measured: saving
+//   http://localhost:PORT, an origin not yet allowed, leaves
+//   chrome.permissions.request pending; no answer within 8 s). So the
+//   second backend is another
 //   `pricewatch serve` on 127.0.0.1 (another port): its origin is already
 //   covered by the manifest's host permission (`http://127.0.0.1/*`,
 //   Chrome's match patterns ignore the port), and
