@@ -321,7 +321,10 @@ async function flush() {
       await scheduleRetry(`backend answered ${response.status}`, retryAfterMs(response));
       return;
     }
-    const results = response.status === 200 && body && Array.isArray(body.results) ? body.results : null;
+    // A batch of one that was not stored answers with that report's own
+    // status (409 duplicate, 401, 403, 422: API.md) *and* the usual
+    // `results`, so any answer carrying a full `results` array is read.
+    const results = body && Array.isArray(body.results) ? body.results : null;
     if (!results || results.length !== batch.length) {
       // A 4xx for the whole batch: it would fail the same way again.
       // Judgement call: drop it and say so, rather than block the queue.
