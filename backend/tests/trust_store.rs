@@ -770,3 +770,62 @@ async fn erase(db: Db) {
     assert_eq!(evidence(&db, k).await, (1.0, 1.0));
 }
 both!(erased_keys_leave_the_queue, erase);
+
+async fn escalation(db: Db) {
+    let v = key(&db, 1, T0 - 90 * DAY).await;
+    let k = key(&db, 2, T0 - 90 * DAY).await;
+    let k2 = key(&db, 3, T0 - 90 * DAY).await;
+    // A cold-start crawl at normal priority...
+    assert_eq!(
+        ingest(&db, report(k, 1, Some(5000), T0), T0).await,
+        IngestOutcome::Provisional
+    );
+    // ... then a critical drop attaches to it and raises it.
+    assert_eq!(
+        ingest(&db, report(k2, 1, Some(2000), T0 + MIN), T0 + MIN).await,
+        IngestOutcome::Held
+    );
+    let job = lease_one(&db, v, T0 + MIN).await;
+    assert_eq!(job.reason, "cold_start");
+    assert!(job.critical, "raised to critical");
+    assert!(job.priority >= 11.0, "{}", job.priority);
+}
+both!(
+    an_attached_critical_report_raises_the_pending_crawl,
+    escalation
+);
+
+async fn group_limit(db: Db) {
+    // Fresh keys of one network and registration day share the group's
+    // crawl allowance (two open crawls): the third one's cold start
+    // publishes without a crawl.
+    let v = key(&db, 1, T0 - 90 * DAY).await;
+    let net = [77u8; 16];
+    let mut keys = Vec::new();
+    for seed in 10..13u8 {
+        let id = match db
+            .store
+            .register_key(&[seed; 32], T0 - MIN, Some(net))
+            .await
+            .expect("register")
+        {
+            Registered::Created(k) | Registered::Existing(k) => k.id,
+        };
+        keys.push(id);
+    }
+    for (i, k) in keys.iter().enumerate() {
+        let mut r = report(*k, 1, Some(1000), T0);
+        r.asin = format!("B{i:09}");
+        assert_eq!(ingest(&db, r, T0).await, IngestOutcome::Provisional);
+    }
+    let jobs = db
+        .store
+        .lease_jobs(v, 10, 60_000, T0 + 1)
+        .await
+        .expect("lease");
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+}
+both!(
+    a_group_of_fresh_keys_shares_its_crawl_allowance,
+    group_limit
+);

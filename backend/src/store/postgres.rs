@@ -747,6 +747,9 @@ async fn ingest_batch(
             job = Some(id);
             open_jobs.insert(key, id);
         }
+        if let (Some(req), Some(job)) = (d.escalate, open_job) {
+            tp::escalate(conn, job, &req).await?;
+        }
         if let (true, Some(job)) = (d.attach, job) {
             let mut links = vec![tp::Link {
                 job,
@@ -835,7 +838,7 @@ async fn trust_decision(
         c = trust::corroboration(&set);
         groups = trust::groups::established_groups(&set);
         if !reporter.established && !matches {
-            reporter.within_crawl_limit = tp::within_crawl_limit(conn, r.key_id, now).await?;
+            reporter.within_crawl_limit = tp::within_crawl_limit(conn, r.key_id, &kr, now).await?;
         }
     }
     let ctx = trust::ReportContext {

@@ -799,6 +799,9 @@ async fn ingest_batch(
                 st.open_job = Some(id);
             }
         }
+        if let (Some(req), Some(job)) = (d.escalate, open_job) {
+            ts::escalate(conn, job, &req).await?;
+        }
         if let (true, Some(job)) = (d.attach, job) {
             links.push(ts::Link {
                 job,
@@ -901,7 +904,7 @@ async fn trust_decision(
         c = trust::corroboration(&set);
         groups = trust::groups::established_groups(&set);
         if !reporter.established && !matches {
-            reporter.within_crawl_limit = ts::within_crawl_limit(conn, r.key_id, now).await?;
+            reporter.within_crawl_limit = ts::within_crawl_limit(conn, r.key_id, &kr, now).await?;
         }
     }
     let ctx = trust::ReportContext {

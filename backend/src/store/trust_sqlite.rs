@@ -190,29 +190,83 @@ pub(crate) async fn recent_reports(
     Ok(out)
 }
 
-/// Keys on probation may have this many unresolved crawls they triggered
-/// (the decision core's "crawl-trigger limit"; the simulation's values).
-pub(crate) const PROBATION_OPEN_CRAWLS: i64 = 1;
-/// ... and may trigger this many crawls a day.
-pub(crate) const PROBATION_CRAWLS_PER_DAY: i64 = 3;
-
-/// Whether `key` (on probation) may still trigger a crawl.
+/// The crawl-trigger counts of a key on probation and of its independence
+/// group (jobs its keys triggered: open ones, and those queued in the last
+/// day), for [`trust::within_crawl_limit`]. The group count joins the
+/// triggering keys (network hash and registration day); it scans the
+/// last day's triggered jobs, which is paid only by deviating reports of
+/// keys on probation.
 pub(crate) async fn within_crawl_limit(
     conn: &mut SqliteConnection,
     key: KeyId,
+    rep: &KeyRep,
     now: i64,
 ) -> StoreResult<bool> {
+    let counts = |row: &SqliteRow| -> StoreResult<trust::TriggerCounts> {
+        let open: i64 = row.try_get("open")?;
+        let day: i64 = row.try_get("day")?;
+        Ok(trust::TriggerCounts {
+            open: u32::try_from(open).unwrap_or(u32::MAX),
+            last_day: u32::try_from(day).unwrap_or(u32::MAX),
+        })
+    };
+    let since = now - trust::DAY_MS;
     let row = sqlx::query(
         "SELECT coalesce(sum(CASE WHEN state <> 2 THEN 1 ELSE 0 END), 0) AS open, \
            count(*) AS day FROM verification_jobs WHERE trigger_key = ?1 AND enqueued_at > ?2",
     )
     .bind(key)
-    .bind(now - trust::DAY_MS)
+    .bind(since)
     .fetch_one(&mut *conn)
     .await?;
-    let open: i64 = row.try_get("open")?;
-    let day: i64 = row.try_get("day")?;
-    Ok(open < PROBATION_OPEN_CRAWLS && day < PROBATION_CRAWLS_PER_DAY)
+    let mine = counts(&row)?;
+    let group = match rep.net_hash {
+        None => mine,
+        Some(net) => {
+            let day_start = rep.registered_at.div_euclid(trust::DAY_MS) * trust::DAY_MS;
+            let row = sqlx::query(
+                "SELECT coalesce(sum(CASE WHEN j.state <> 2 THEN 1 ELSE 0 END), 0) AS open, \
+                   count(*) AS day FROM verification_jobs j JOIN keys k ON k.id = j.trigger_key \
+                 WHERE j.trigger_key IS NOT NULL AND j.enqueued_at > ?1 AND k.net_hash = ?2 \
+                   AND k.registered_at >= ?3 AND k.registered_at < ?4",
+            )
+            .bind(since)
+            .bind(&net[..])
+            .bind(day_start)
+            .bind(day_start + trust::DAY_MS)
+            .fetch_one(&mut *conn)
+            .await?;
+            counts(&row)?
+        }
+    };
+    Ok(trust::within_crawl_limit(mine, group))
+}
+
+/// Raises the pending job to what an attached report asked for
+/// ([`trust::escalate`]: the higher priority, critical when either is).
+pub(crate) async fn escalate(
+    conn: &mut SqliteConnection,
+    job: i64,
+    wanted: &CrawlRequest,
+) -> StoreResult<()> {
+    let row = sqlx::query("SELECT priority, critical FROM verification_jobs WHERE id = ?1")
+        .bind(job)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = row else { return Ok(()) };
+    let pending = trust::JobPriority {
+        priority: row.try_get("priority")?,
+        critical: row.try_get::<i64, _>("critical")? != 0,
+    };
+    if let Some(up) = trust::escalate(pending, wanted) {
+        sqlx::query("UPDATE verification_jobs SET priority = ?2, critical = ?3 WHERE id = ?1")
+            .bind(job)
+            .bind(up.priority)
+            .bind(i64::from(up.critical))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Queues a job for the series unless one is open; returns the open job.
