@@ -199,8 +199,8 @@ pub(crate) async fn recent_reports(
 }
 
 /// The crawl-trigger counts of a key on probation and of its independence
-/// group (jobs its keys triggered: open ones, and those queued in the last
-/// day), for [`trust::within_crawl_limit`]. The group count joins the
+/// group (jobs its keys triggered, spot checks not counted: the server
+/// chooses those; open ones, and those queued in the last day), for [`trust::within_crawl_limit`]. The group count joins the
 /// triggering keys (network hash and registration day); it scans the
 /// last day's triggered jobs, which is paid only by deviating reports of
 /// keys on probation.
@@ -221,7 +221,8 @@ pub(crate) async fn within_crawl_limit(
     let since = now - trust::DAY_MS;
     let row = sqlx::query(
         "SELECT coalesce(sum(CASE WHEN state <> 2 THEN 1 ELSE 0 END), 0) AS open, \
-           count(*) AS day FROM verification_jobs WHERE trigger_key = $1 AND enqueued_at > $2",
+           count(*) AS day FROM verification_jobs WHERE trigger_key = $1 AND enqueued_at > $2 \
+           AND reason <> 'spot_check'",
     )
     .bind(key)
     .bind(since)
@@ -236,6 +237,7 @@ pub(crate) async fn within_crawl_limit(
                 "SELECT coalesce(sum(CASE WHEN j.state <> 2 THEN 1 ELSE 0 END), 0) AS open, \
                    count(*) AS day FROM verification_jobs j JOIN keys k ON k.id = j.trigger_key \
                  WHERE j.trigger_key IS NOT NULL AND j.enqueued_at > $1 AND k.net_hash = $2 \
+                   AND j.reason <> 'spot_check' \
                    AND k.registered_at >= $3 AND k.registered_at < $4",
             )
             .bind(since)
