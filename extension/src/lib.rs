@@ -1,7 +1,9 @@
 //! The extension's Rust side, compiled to WebAssembly and loaded by the
 //! content script (live-DOM extraction) and the service worker (HTML
 //! extraction for pages whose CSP blocks wasm in the content script,
-//! keys, proof of work, signing).
+//! keys, proof of work, signing). The same module carries the UI
+//! (`pricewatch-ui`'s `mount_overlay` and `mount_popup`, re-exported here)
+//! for the overlay, its iframe fallback and the popup.
 //!
 //! Everything crosses the JS boundary as strings (JSON) and byte arrays:
 //! the JS side stays thin and the shapes are tested natively here. No
@@ -20,6 +22,13 @@ use wasm_core::protocol::{
     Observation, Registration, Report, ReportMeta, KEY_LEN, NONCE_LEN,
 };
 use wasm_core::types::{Availability, Condition, Seller};
+
+// The UI's entry points (pricewatch-ui, Leptos) live in this same wasm
+// module: the overlay and the popup import `pkg/` too. One module instead
+// of two keeps a single copy of std, serde_json, wasm-core and the
+// wasm-bindgen runtime (the package's wasm budget is 300 KB gzipped).
+#[cfg(target_arch = "wasm32")]
+pub use pricewatch_ui::{mount_overlay, mount_popup};
 
 /// The version of the extension's core, for the service worker's marker
 /// and the `extractor` field of report metadata.

@@ -8,7 +8,7 @@
 // {pricewatchOverlayHeight} messages, so the content script sizes the
 // iframe to fit (the height is all it learns).
 
-import init, { mount_overlay } from "./ui/pricewatch_ui.js";
+import init, { mount_overlay } from "./pkg/pricewatch_ext.js";
 
 const ASIN = /^[A-Z0-9]{10}$/;
 const MARKETPLACE = /^amazon\.[a-z.]{2,10}$/;
@@ -40,7 +40,7 @@ if (!ASIN.test(asin) || !MARKETPLACE.test(marketplace)) {
   root.textContent = "pricewatch: no product given.";
   console.warn(`pricewatch: overlay.html opened without a product (${location.hash})`);
 } else {
-  init({ module_or_path: chrome.runtime.getURL("ui/pricewatch_ui_bg.wasm") })
+  init({ module_or_path: chrome.runtime.getURL("pkg/pricewatch_ext_bg.wasm") })
     .then(() => {
       mount_overlay(root, bridge, marketplace, asin);
       document.body.dataset.mounted = "1";

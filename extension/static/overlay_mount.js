@@ -11,8 +11,9 @@
 // UI's styles (all inside the root) cannot reach out. It sits just below
 // the buy box, right-aligned with it, over whatever the page shows there.
 //
-// Normal path: the UI wasm (ui/pricewatch_ui.js, Leptos) is imported only
-// now and mounted into the shadow root with a bridge whose send(message)
+// Normal path: the extension's wasm module (pkg/pricewatch_ext.js, which
+// carries the Leptos UI too) is imported here, the instance content.js
+// already started being reused, and mounted into the shadow root with a bridge whose send(message)
 // goes to the service worker (sw_data.js answers).
 // Fallback (the page's CSP blocks WebAssembly): an <iframe> of the
 // extension page overlay.html, product in the URL fragment, sized by the
@@ -78,8 +79,8 @@
   function loadUi() {
     if (!uiModule) {
       uiModule = (async () => {
-        const mod = await import(chrome.runtime.getURL("ui/pricewatch_ui.js"));
-        await mod.default({ module_or_path: chrome.runtime.getURL("ui/pricewatch_ui_bg.wasm") });
+        const mod = await import(chrome.runtime.getURL("pkg/pricewatch_ext.js"));
+        await mod.default({ module_or_path: chrome.runtime.getURL("pkg/pricewatch_ext_bg.wasm") });
         return mod;
       })();
     }

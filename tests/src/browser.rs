@@ -108,34 +108,43 @@ impl ExtensionBrowser {
         skip_or_fail(test, &browser.missing()).then_some(browser)
     }
 
-    /// Total raw and `gzip -9` sizes in bytes of the wasm files the
-    /// package ships (`pkg/*.wasm`).
+    /// Total raw and `gzip -9` sizes in bytes of every wasm file the
+    /// package ships (each `*.wasm` anywhere under the extension folder,
+    /// whatever module layout the build uses).
     pub fn wasm_sizes(&self) -> Result<(u64, u64)> {
         let mut raw = 0;
         let mut gz = 0;
         let mut files = 0;
-        for entry in std::fs::read_dir(self.extension_dir.join("pkg"))? {
-            let path = entry?.path();
-            if path.extension().is_none_or(|e| e != "wasm") {
-                continue;
+        let mut dirs = vec![self.extension_dir.clone()];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir)? {
+                let entry = entry?;
+                let path = entry.path();
+                if entry.file_type()?.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                if path.extension().is_none_or(|e| e != "wasm") {
+                    continue;
+                }
+                files += 1;
+                raw += std::fs::metadata(&path)?.len();
+                let out = Command::new("gzip")
+                    .arg("-9")
+                    .arg("-c")
+                    .arg(&path)
+                    .stderr(Stdio::inherit())
+                    .output()
+                    .map_err(|e| Error::new(format!("gzip {}: {e}", path.display())))?;
+                if !out.status.success() {
+                    return Err(Error::new(format!("gzip {} failed", path.display())));
+                }
+                gz += out.stdout.len() as u64;
             }
-            files += 1;
-            raw += std::fs::metadata(&path)?.len();
-            let out = Command::new("gzip")
-                .arg("-9")
-                .arg("-c")
-                .arg(&path)
-                .stderr(Stdio::inherit())
-                .output()
-                .map_err(|e| Error::new(format!("gzip {}: {e}", path.display())))?;
-            if !out.status.success() {
-                return Err(Error::new(format!("gzip {} failed", path.display())));
-            }
-            gz += out.stdout.len() as u64;
         }
         if files == 0 {
             return Err(Error::new(format!(
-                "no wasm in {}/pkg",
+                "no wasm under {}",
                 self.extension_dir.display()
             )));
         }

@@ -3,10 +3,15 @@
 //!
 //! # Architecture
 //!
-//! * **Separate module.** This crate builds its own wasm (`ui/` in the
-//!   package, by `scripts/build-extension`), apart from the small
-//!   extraction module (`extension/`, `pkg/`) that runs on every product
-//!   page: the UI's wasm loads only where a UI shows.
+//! * **One module with the extraction.** The `extension` crate links this
+//!   crate on wasm32 and re-exports `mount_overlay` and `mount_popup`,
+//!   so the package ships a single wasm (`pkg/pricewatch_ext_bg.wasm`,
+//!   built by `scripts/build-extension`). Judgement call: two modules
+//!   each carried their own std, `core::fmt`, serde_json, wasm-core and
+//!   wasm-bindgen runtime, which put the package over its 300 KB gzipped
+//!   budget; the content script instantiates the module once and the
+//!   overlay reuses that instance, and the browser compiles wasm functions
+//!   lazily, so the UI code costs the extraction nothing until it runs.
 //! * **No `chrome.*` here.** Every piece of data comes through a *bridge*,
 //!   a JS object with `send(message) -> Promise<answer>` given by the
 //!   loader: `extension/static/overlay_mount.js` in the page (a content
@@ -48,6 +53,10 @@ pub mod verdict;
 pub mod bridge;
 #[cfg(target_arch = "wasm32")]
 mod entry;
+#[cfg(target_arch = "wasm32")]
+pub use entry::mount_overlay;
+#[cfg(target_arch = "wasm32")]
+pub use popup::mount_popup;
 #[cfg(target_arch = "wasm32")]
 pub mod overlay;
 
