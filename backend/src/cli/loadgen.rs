@@ -352,7 +352,13 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
                                     .as_str()
                                     .or(res["status"].as_str())
                                     .unwrap_or("?");
-                                if res["status"] == "accepted" || res["status"] == "stored" {
+                                // Every status of a report that was verified and
+                                // written (API.md: provisional and held reports
+                                // are stored too, only their publication waits).
+                                if matches!(
+                                    res["status"].as_str(),
+                                    Some("accepted" | "stored" | "provisional" | "held")
+                                ) {
                                     ok += 1;
                                 }
                                 *statuses.entry(s.to_string()).or_default() += 1;
