@@ -189,6 +189,8 @@ pub fn json_line(m: &Metrics) -> String {
         "crawls_per_change": m.crawls_per_change(),
         "change_crawls_per_change": m.change_crawls_per_change(),
         "crawls_by_reason": m.crawls_by_reason,
+        "honest_crawls": m.honest_crawls,
+        "crawls_per_honest_key": m.crawls_per_honest_key(),
         "attacker_crawls": m.attacker_crawls,
         "attacker_crawls_by_reason": m.attacker_crawls_by_reason,
         "crawls_per_attacker_key": m.crawls_per_attacker_key(),

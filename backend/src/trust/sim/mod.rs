@@ -236,6 +236,9 @@ pub struct Metrics {
     pub attacker_crawls: u64,
     /// True price changes.
     pub changes: u64,
+    /// Crawl attempts of jobs an honest key's report created (the
+    /// yardstick for attackers who mostly report the truth).
+    pub honest_crawls: u64,
     /// The same by job reason.
     pub attacker_crawls_by_reason: BTreeMap<&'static str, u64>,
     /// Attacker keys that told at least one lie.
@@ -287,6 +290,10 @@ impl Metrics {
     /// most 1).
     pub fn crawls_per_attacker_key(&self) -> f64 {
         ratio(self.attacker_crawls as f64, self.attacker_keys as f64)
+    }
+    /// Crawls honest keys caused, per honest key.
+    pub fn crawls_per_honest_key(&self) -> f64 {
+        ratio(self.honest_crawls as f64, self.honest_keys as f64)
     }
     /// Share of lying attacker keys distrusted.
     pub fn attacker_distrusted_share(&self) -> f64 {

@@ -1047,6 +1047,9 @@ impl World {
         if self.in_window() {
             self.m.crawls += 1;
             *self.m.crawls_by_reason.entry(reason).or_insert(0) += 1;
+            if creator.is_some_and(|k| !self.keys[k].attacker) {
+                self.m.honest_crawls += 1;
+            }
             if creator.is_some_and(|k| self.keys[k].attacker) {
                 self.m.attacker_crawls += 1;
                 *self.m.attacker_crawls_by_reason.entry(reason).or_insert(0) += 1;
