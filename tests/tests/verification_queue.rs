@@ -7,9 +7,11 @@
 //!   `pricewatch serve` never work the same job: every job is fetched once
 //!   and gets exactly one result.
 //!
-//! Jobs are made the way production makes them: a collector reports
+//! Jobs are made the way production makes them: collectors report
 //! products nobody has reported yet, and each such "cold start" report
-//! queues a crawl. The servers run with `--no-embedded-verifier`, so only
+//! queues a crawl. Each collector registers and reports from its own /24
+//! on 127/8 (`http::request_from`): fresh keys of one network and day are
+//! one independence group, which may trigger only two open crawls. The servers run with `--no-embedded-verifier`, so only
 //! the test's verifiers lease.
 //!
 //! The PostgreSQL test needs `PRICEWATCH_TEST_POSTGRES_URL` (e.g. from
@@ -18,6 +20,7 @@
 //! skipped with a visible line (fails in CI).
 
 use serde_json::{json, Value};
+use std::net::{IpAddr, Ipv4Addr};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -74,12 +77,20 @@ fn server_args<'a>(verifier_keys: &'a [String], extra: &[&'a str]) -> Vec<&'a st
     args
 }
 
-/// Registers a fresh collector key.
-fn collector(server: &PricewatchServer) -> Keypair {
+/// A loopback address on its own /24 (`127.0.n.1`, `n` from 1; Linux
+/// routes all of 127/8 to loopback): the server sees another network.
+fn net(i: usize) -> IpAddr {
+    let n = u8::try_from(i + 1).expect("at most 255 networks");
+    IpAddr::V4(Ipv4Addr::new(127, 0, n, 1))
+}
+
+/// Registers a fresh collector key from `from`.
+fn collector(server: &PricewatchServer, from: IpAddr) -> Keypair {
     let kp = Keypair::from_seed(&rand::random::<[u8; 32]>());
     let pow = pow_solve(&kp.public_b64u(), 4, 0, u64::MAX).expect("pow");
     let reg = serde_json::to_string(&Registration::new(&kp, &pow)).expect("json");
-    let r = http::request(
+    let r = http::request_from(
+        from,
         server.addr(),
         "POST",
         "/v1/keys",
@@ -91,34 +102,44 @@ fn collector(server: &PricewatchServer) -> Keypair {
     kp
 }
 
-/// Reports each of `asins` once, each from its own fresh key (a key on
-/// probation may trigger only one crawl a day), in batches of 50: new
-/// products, so every report comes back `provisional` and queues a crawl.
+/// Open verification jobs (queued, leased or holding), from `/metrics`.
+fn open_jobs(server: &PricewatchServer) -> i64 {
+    let m = server.get("/metrics").expect("metrics").text();
+    m.lines()
+        .filter(|l| l.starts_with("pricewatch_verification_queue_depth{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<i64>().ok())
+        .sum()
+}
+
+/// Reports each of `asins` once, each from its own fresh key registered
+/// and reporting from its own /24 network: new products, so every report
+/// comes back `provisional` and queues a crawl. Keys on probation may
+/// trigger only one open crawl each, and the fresh keys of one network
+/// and registration day (one independence group) only two together
+/// (`trust::limits`), so a realistic cold start is many collectors on
+/// many networks, not 40 keys from one address.
 fn cold_start(server: &PricewatchServer, asins: &[String]) {
-    for chunk in asins.chunks(50) {
-        let reports: Vec<_> = chunk
-            .iter()
-            .map(|asin| {
-                let kp = collector(server);
-                Observation {
-                    key: kp.public_b64u(),
-                    asin: asin.clone(),
-                    marketplace: "amazon.com".into(),
-                    condition: Condition::New,
-                    price_minor: Some(1_500),
-                    currency: "USD".into(),
-                    availability: Availability::InStock,
-                    seller: Seller::Amazon,
-                    title: format!("Queued {asin}"),
-                    observed_at: now_ms(),
-                    nonce: b64u_encode(&rand::random::<[u8; NONCE_LEN]>()),
-                }
-                .into_report(&kp)
-                .expect("sign")
-            })
-            .collect();
-        let body = json!({ "reports": reports }).to_string();
-        let r = http::request(
+    for (i, asin) in asins.iter().enumerate() {
+        let from = net(i);
+        let kp = collector(server, from);
+        let report = Observation {
+            key: kp.public_b64u(),
+            asin: asin.clone(),
+            marketplace: "amazon.com".into(),
+            condition: Condition::New,
+            price_minor: Some(1_500),
+            currency: "USD".into(),
+            availability: Availability::InStock,
+            seller: Seller::Amazon,
+            title: format!("Queued {asin}"),
+            observed_at: now_ms(),
+            nonce: b64u_encode(&rand::random::<[u8; NONCE_LEN]>()),
+        }
+        .into_report(&kp)
+        .expect("sign");
+        let body = json!({ "reports": [report] }).to_string();
+        let r = http::request_from(
+            from,
             server.addr(),
             "POST",
             "/v1/reports",
@@ -128,9 +149,7 @@ fn cold_start(server: &PricewatchServer, asins: &[String]) {
         .expect("reports");
         assert_eq!(r.status, 200, "{}", r.text());
         let v: Value = serde_json::from_str(&r.text()).expect("json");
-        for result in v["results"].as_array().expect("results") {
-            assert_eq!(result["status"], "provisional", "{v}");
-        }
+        assert_eq!(v["results"][0]["status"], "provisional", "{v}");
     }
 }
 
@@ -148,6 +167,7 @@ fn an_expired_lease_returns_the_job_to_the_queue() {
     let server =
         PricewatchServer::start_with(&server_args(&keys, &["--tick-ms", "100"])).expect("serve");
     cold_start(&server, &["B0LEASE001".to_string()]);
+    assert_eq!(open_jobs(&server), 1, "the cold start queued one crawl");
 
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let api = ApiClient::new(&server.url(), key.clone()).expect("client");
@@ -367,6 +387,14 @@ fn two_verifiers_on_postgres_never_work_the_same_job() {
         fake.fail_next("amazon.com", asin, Failure::Delay(150), 1);
     }
     cold_start(&server, &asins);
+    // Forty collectors on forty networks: each report queued its crawl
+    // (none was refused by a crawl-trigger limit).
+    assert_eq!(
+        open_jobs(&server),
+        N as i64,
+        "jobs queued by the cold start\n{}",
+        server.log()
+    );
 
     let v1 = Verifier(Some(spawn_verifier(
         &bin,
