@@ -245,3 +245,169 @@ async fn failed_results_retry_and_expired_leases_come_back() {
         text.contains("pricewatch_verification_queue_depth{state=\"leased\",critical=\"false\"} 1")
     );
 }
+
+/// A lease request that names `claimed` as its key but is signed by
+/// `signer` (a forged verifier claim when they differ).
+fn lease_claiming(
+    app: &TestApp,
+    claimed: &Keypair,
+    signer: &Keypair,
+    nonce: [u8; 16],
+) -> axum::http::Request<axum::body::Body> {
+    let lease = "{\"max\":5,\"lease_ms\":60000}";
+    let nonce = wasm_core::protocol::b64u_encode(&nonce);
+    let t = app.now();
+    let sig = wasm_core::protocol::sign_request(
+        signer,
+        "POST",
+        "/v1/verification/lease",
+        t,
+        &nonce,
+        lease.as_bytes(),
+    );
+    axum::http::Request::post("/v1/verification/lease")
+        .header("x-pricewatch-key", claimed.public_b64u())
+        .header("x-pricewatch-timestamp", t.to_string())
+        .header("x-pricewatch-nonce", nonce)
+        .header("x-pricewatch-signature", sig)
+        .body(axum::body::Body::from(lease))
+        .expect("request")
+}
+
+/// The per-address limit on signed requests does not count requests that
+/// verify as a trusted verifier key's (every client of a reverse proxy on
+/// the same host has one address, and so does the embedded verifier):
+/// the verifier's calls leave the collectors' allowance untouched and
+/// keep working once the collectors exhausted it. A request that only
+/// claims the verifier key (bad signature) is charged like any other.
+#[tokio::test]
+async fn trusted_verifier_requests_are_exempt_from_the_per_address_limit() {
+    let verifier = keypair(42);
+    let app = TestApp::new(ApiConfig {
+        trusted_verifier_keys: HashSet::from([verifier.public_bytes()]),
+        limits: backend::http::limits::LimitConfig {
+            ip_requests_per_min: 3,
+            ..backend::http::limits::LimitConfig::default()
+        },
+        ..test_config()
+    })
+    .await;
+    let collector = keypair(1);
+    assert_eq!(app.register(&collector).await.0, StatusCode::CREATED);
+    let mut n = 0u8;
+    let mut nonce = || {
+        n += 1;
+        [n; 16]
+    };
+    let lease = "{\"max\":5,\"lease_ms\":60000}";
+    // Every request of the test comes from one address (no ConnectInfo:
+    // the router sees 0.0.0.0 for all of them).
+    for i in 0..10 {
+        let (s, _, v) = app
+            .signed(
+                &verifier,
+                Method::POST,
+                "/v1/verification/lease",
+                lease,
+                app.now(),
+                nonce(),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "verifier lease {i}: {v}");
+    }
+    // The collectors' allowance of 3 is whole...
+    for i in 0..3 {
+        let (s, _, v) = app
+            .signed(&collector, Method::GET, "/v1/me", "", app.now(), nonce())
+            .await;
+        assert_eq!(s, StatusCode::OK, "collector request {i}: {v}");
+    }
+    // ... and now spent.
+    let (s, h, v) = app
+        .signed(&collector, Method::GET, "/v1/me", "", app.now(), nonce())
+        .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert_eq!(error_code(&v), "rate_limited");
+    assert!(h.get("retry-after").is_some(), "{h:?}");
+    // The verifier still gets through.
+    let (s, _, v) = app
+        .signed(
+            &verifier,
+            Method::POST,
+            "/v1/verification/lease",
+            lease,
+            app.now(),
+            nonce(),
+        )
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::OK,
+        "verifier after the collectors' limit: {v}"
+    );
+    // A request naming the verifier key but signed by another key does
+    // not verify, so it is not exempt: it is charged and refused as rate
+    // limited (over the address's allowance) rather than reaching the
+    // signature error.
+    let forger = keypair(7);
+    let (s, _, v) = app
+        .signed(
+            &forger,
+            Method::POST,
+            "/v1/verification/lease",
+            lease,
+            app.now(),
+            nonce(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    let forged = lease_claiming(&app, &verifier, &forger, nonce());
+    let (s, _, v) = app.send(forged).await;
+    assert_eq!(
+        s,
+        StatusCode::TOO_MANY_REQUESTS,
+        "an unverified claim to be the verifier is charged: {v}"
+    );
+}
+
+/// Below the limit, a forged verifier claim gets its signature error (and
+/// costs the address one request): the exemption changes nothing else.
+#[tokio::test]
+async fn a_forged_verifier_claim_is_refused_and_charged() {
+    let verifier = keypair(42);
+    let app = TestApp::new(ApiConfig {
+        trusted_verifier_keys: HashSet::from([verifier.public_bytes()]),
+        limits: backend::http::limits::LimitConfig {
+            ip_requests_per_min: 2,
+            ..backend::http::limits::LimitConfig::default()
+        },
+        ..test_config()
+    })
+    .await;
+    let forger = keypair(7);
+    let lease = "{\"max\":5,\"lease_ms\":60000}";
+    let forged = |n: u8| lease_claiming(&app, &verifier, &forger, [n; 16]);
+    for n in 1..=2 {
+        let (s, _, v) = app.send(forged(n)).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+        assert_eq!(error_code(&v), "bad_signature");
+    }
+    let (s, _, v) = app.send(forged(3)).await;
+    assert_eq!(
+        s,
+        StatusCode::TOO_MANY_REQUESTS,
+        "two forged claims spent the allowance: {v}"
+    );
+    // The real verifier is not held back by them.
+    let (s, _, v) = app
+        .signed(
+            &verifier,
+            Method::POST,
+            "/v1/verification/lease",
+            lease,
+            app.now(),
+            [9; 16],
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+}

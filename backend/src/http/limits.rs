@@ -3,7 +3,9 @@
 //! * Per client network: reports per minute (a batch costs one cell per
 //!   report), registrations per hour, and signed requests per minute. The
 //!   key is the IPv4 address or the IPv6 /64 (one household or host);
-//!   addresses live only in the limiter's memory, never on disk.
+//!   addresses live only in the limiter's memory, never on disk. Signed
+//!   requests that verify as a trusted verifier key's are exempt from the
+//!   per-address limit (`http::signed::verify_signed`).
 //! * Per key: reports per minute, checked only after the report's signature
 //!   verified, so a forged key id cannot spend an honest key's quota.
 //! * A limit of 0 turns that limiter off (load tests).

@@ -4,6 +4,8 @@
 //! strict signature over the canonical request (401 `bad_signature`), the
 //! key is registered and not erased (403), the nonce is new for this key
 //! (409 `replay`; nonces are kept until the timestamp leaves the window).
+//! The per-address limit on signed requests (429) comes first, except for
+//! requests that verify as a trusted verifier key's ([`verify_signed`]).
 //!
 //! The verifier endpoints work the verification queue of the trust issue
 //! (`store::verify`): a result's observation must be signed by the same
@@ -44,11 +46,47 @@ fn header<'a>(req: &'a Request, name: &str) -> Result<&'a str, ApiError> {
 }
 
 /// Verifies a signed request; returns the key and the body.
+///
+/// The per-address limit on signed requests (`http::limits`) is charged
+/// before anything else, except for a request that names a trusted
+/// verifier key: the embedded verifier calls over loopback, and behind a
+/// reverse proxy on the same host every client has the proxy's address,
+/// so collectors' traffic would rate-limit the verifier (and the
+/// reverse). Such a request is exempt only once it fully verified
+/// (signature, time, registered key, fresh nonce); when any check fails
+/// it is charged after all and answers 429 when over the limit, so an
+/// unverified claim to be a verifier is never exempt. Judgement call: a
+/// flood of forged verifier claims costs one signature check each before
+/// it is limited (cheap next to the database work the limit protects).
 pub async fn verify_signed(state: &AppState, req: Request) -> Result<(KeyRecord, Bytes), ApiError> {
-    state
-        .limiters
-        .ip_request(client_ip(&req))
-        .map_err(ApiError::rate_limited)?;
+    let ip = client_ip(&req);
+    let claims_verifier = req
+        .headers()
+        .get("x-pricewatch-key")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|k| PublicKey::from_b64u(k).ok())
+        .is_some_and(|pk| state.config.trusted_verifier_keys.contains(pk.as_bytes()));
+    if !claims_verifier {
+        state
+            .limiters
+            .ip_request(ip)
+            .map_err(ApiError::rate_limited)?;
+        return verify_unlimited(state, req).await;
+    }
+    match verify_unlimited(state, req).await {
+        Ok(verified) => Ok(verified),
+        Err(e) => {
+            state
+                .limiters
+                .ip_request(ip)
+                .map_err(ApiError::rate_limited)?;
+            Err(e)
+        }
+    }
+}
+
+/// [`verify_signed`] without the per-address limit.
+async fn verify_unlimited(state: &AppState, req: Request) -> Result<(KeyRecord, Bytes), ApiError> {
     let key = header(&req, "x-pricewatch-key")?.to_string();
     let ts_text = header(&req, "x-pricewatch-timestamp")?;
     let timestamp: i64 = ts_text.parse().map_err(|_| {
