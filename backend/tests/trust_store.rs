@@ -514,12 +514,96 @@ async fn safe_then_refuted(db: Db) {
     );
     let r = runs(&db).await;
     assert!(!r.iter().any(|x| x.0 == t), "refuted run removed: {r:?}");
+    // Key a's older report corroborated the refuted value (it was not
+    // attached to the crawl, so it is not judged): it leaves history with
+    // it, so no point and no all-time low shows the false 4200.
+    assert_eq!(r, vec![(t - 5 * MIN, Some(5000), 2)]);
+    assert_eq!(evidence(&db, a).await, (40.0, 1.0), "a was not judged");
+    let o = offer(&db).await;
     assert_eq!(
-        r,
-        vec![(t - 15 * MIN, Some(4200), 1), (t - 5 * MIN, Some(5000), 2)]
+        o.lowest,
+        Some((5000, now)),
+        "lowest without the refuted price"
     );
+    assert_eq!(o.highest, Some((5000, now)));
 }
 both!(safe_alerts_now_and_a_refutation_corrects, safe_then_refuted);
+
+/// A crawl that refutes a published value takes the reports that backed
+/// it out of history when they are recent (within the 30 minutes a hold
+/// lives); an older one stays (the price may have moved since), and the
+/// summary's lowest/highest follow the runs.
+async fn refuted_published_value(db: Db) {
+    let v = key(&db, 1, T0 - 90 * DAY).await;
+    let c = key(&db, 2, T0 - 90 * DAY).await;
+    let b = key(&db, 3, T0 - 90 * DAY).await;
+    let d = key(&db, 4, T0 - 90 * DAY).await;
+    let t = T0 + 20 * MIN;
+    // Cold start: 4000 published as provisional; its crawl is inconclusive.
+    let out = ingest(&db, report(c, 1, Some(4000), t), t).await;
+    assert_eq!(out, IngestOutcome::Provisional);
+    let job = lease_one(&db, v, t + MIN).await;
+    db.store
+        .finish_job(job.id, VerifierOutcome::NotFound, None, t + MIN)
+        .await
+        .expect("finish");
+    // 35 minutes later another key sees the same value (agrees).
+    let t2 = t + 35 * MIN;
+    let out = ingest(&db, report(b, 1, Some(4000), t2), t2).await;
+    assert_eq!(out, IngestOutcome::Accepted);
+    assert_eq!(runs(&db).await, vec![(t, Some(4000), 2)]);
+    assert_eq!(offer(&db).await.lowest, Some((4000, t2)));
+    // A critical drop is held; its crawl reads 5000: the published 4000
+    // is refuted along with the held report.
+    let out = ingest(&db, report(d, 1, Some(1000), t2 + MIN), t2 + MIN).await;
+    assert_eq!(out, IngestOutcome::Held);
+    let job = lease_one(&db, v, t2 + 2 * MIN).await;
+    let now = t2 + 5 * MIN;
+    let applied = db
+        .store
+        .finish_job(
+            job.id,
+            VerifierOutcome::Observed,
+            Some(&verified(v, 2, 5000, now)),
+            now,
+        )
+        .await
+        .expect("finish");
+    assert!(
+        matches!(
+            applied,
+            ResultApplied::Finished {
+                outcome: JobOutcome::Refuted,
+                corrections: 2,
+                ..
+            }
+        ),
+        "{applied:?}"
+    );
+    // b's report (5 minutes before the crawl) left the run; c's (40
+    // minutes before) stays, so the run ends at c's observation.
+    assert_eq!(
+        runs(&db).await,
+        vec![(t, Some(4000), 1), (now, Some(5000), 1)]
+    );
+    let id = product_id(&db).await;
+    let h = db
+        .store
+        .history_runs(id, Condition::New, 0, i64::MAX)
+        .await
+        .expect("runs");
+    assert_eq!(h[0].last_seen, t, "{h:?}");
+    let o = offer(&db).await;
+    assert_eq!(o.offer.price_minor, Some(5000));
+    assert_eq!(o.lowest, Some((4000, t)), "only the stale observation");
+    assert_eq!(o.highest, Some((5000, now)));
+    // Nobody was judged for the published value: b is not penalised.
+    assert_eq!(evidence(&db, b).await, (1.0, 1.0));
+}
+both!(
+    a_refuted_published_value_leaves_history_with_its_recent_reports,
+    refuted_published_value
+);
 
 async fn failed_then_expired(db: Db) {
     let v = key(&db, 1, T0 - 90 * DAY).await;

@@ -504,7 +504,8 @@ fn real_flash_deal_from_established_keys_alerts_after_the_crawl() {
 /// parse: $1.00) is held for a crawl, which reads the real price: the
 /// refuted, already alerted price gets a `correction` alert on the same
 /// channels; the product shows the verified price and the history lists
-/// the correction.
+/// the correction, while neither its points nor the lowest/highest (of
+/// the summary or the history) show a refuted price.
 #[test]
 fn a_refuted_price_that_alerted_sends_a_correction() {
     let Some(mut env) = Env::start("correction") else {
@@ -596,8 +597,25 @@ fn a_refuted_price_that_alerted_sends_a_correction() {
         offer["status"] == "corrected" || offer["status"] == "verified",
         "{offer}"
     );
+    // The refuted $250 (and the held $1.00) are in no point, and neither
+    // the summary's nor the history's lowest/highest show them (API.md:
+    // points exclude observations verification proved false).
+    assert_eq!(offer["lowest"]["price_minor"], 30_000, "{offer}");
+    assert_eq!(offer["highest"]["price_minor"], 30_000, "{offer}");
     let history = env.history(LAMP);
     println!("history corrections: {}", history["corrections"]);
+    println!("history points: {}", history["points"]);
+    let points = history["points"].as_array().cloned().unwrap_or_default();
+    assert!(!points.is_empty(), "{history}");
+    for p in &points {
+        assert_eq!(
+            (&p["low"], &p["high"]),
+            (&json!(30_000), &json!(30_000)),
+            "{history}"
+        );
+    }
+    assert_eq!(history["stats"]["lowest"], 30_000, "{history}");
+    assert_eq!(history["stats"]["highest"], 30_000, "{history}");
     let corrections = history["corrections"]
         .as_array()
         .cloned()

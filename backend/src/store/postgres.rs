@@ -1220,6 +1220,17 @@ async fn finish_in_tx(
         if !refuted_prices.contains(&Some(c.refuted_price)) {
             refuted_prices.push(Some(c.refuted_price));
         }
+        // The reports that published or corroborated the refuted value
+        // leave history with it (`store::verify`'s module docs).
+        tp::refute_published(
+            conn,
+            product,
+            cond,
+            c.refuted_price,
+            now.saturating_sub(trust::outcome::STALE_REPORT_MS),
+            now,
+        )
+        .await?;
         correction_alerts = wp::correct_published_price(
             conn,
             product,

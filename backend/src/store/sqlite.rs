@@ -1213,6 +1213,17 @@ async fn finish_in_tx(
         if !refuted_prices.contains(&Some(c.refuted_price)) {
             refuted_prices.push(Some(c.refuted_price));
         }
+        // The reports that published or corroborated the refuted value
+        // leave history with it (`store::verify`'s module docs).
+        ts::refute_published(
+            conn,
+            job.product,
+            job.cond,
+            c.refuted_price,
+            now.saturating_sub(trust::outcome::STALE_REPORT_MS),
+            now,
+        )
+        .await?;
         correction_alerts = ws::correct_published_price(
             conn,
             job.product,

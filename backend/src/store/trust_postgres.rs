@@ -837,6 +837,61 @@ pub(crate) async fn remove_observation(
     Ok(())
 }
 
+/// The reports behind a published price a crawl refuted (`verify`'s
+/// module docs): those of `price` observed in `from..=to`, not held, not
+/// already refuted and not kept out of history (a distrusted key's), get
+/// the refuted status and leave the runs, oldest first (so that each
+/// removal finds its run's boundaries intact). Returns how many.
+pub(crate) async fn refute_published(
+    conn: &mut PgConnection,
+    product: ProductId,
+    cond: i64,
+    price: i64,
+    from: i64,
+    to: i64,
+) -> StoreResult<usize> {
+    // An observation is at most OBSERVATION_MAX_FUTURE_MS ahead of its
+    // receipt, so received_at bounds the partitions to scan.
+    let received_from = from.saturating_sub(wasm_core::protocol::OBSERVATION_MAX_FUTURE_MS);
+    let rows = sqlx::query(
+        "UPDATE reports SET status = $1, reason = $2 \
+         WHERE received_at >= $3 AND product_id = $4 AND condition = $5 \
+           AND observed_at >= $6 AND observed_at <= $7 AND price_minor = $8 \
+           AND status NOT IN ($9, $1) AND reason IS DISTINCT FROM $10 \
+         RETURNING observed_at, availability::bigint AS availability",
+    )
+    .bind(i16::try_from(status::REFUTED).unwrap_or(i16::MAX))
+    .bind(i16::try_from(reason::code("published_refuted")).unwrap_or(0))
+    .bind(received_from)
+    .bind(product)
+    .bind(i16::try_from(cond).unwrap_or(i16::MAX))
+    .bind(from)
+    .bind(to)
+    .bind(price)
+    .bind(i16::try_from(status::HELD).unwrap_or(i16::MAX))
+    .bind(i16::try_from(reason::code("distrusted_key")).unwrap_or(0))
+    .fetch_all(&mut *conn)
+    .await?;
+    // Every row is marked (above) before any removal: a removal recomputes
+    // run boundaries from the rows that are not refuted.
+    let mut refuted = Vec::with_capacity(rows.len());
+    for r in &rows {
+        refuted.push((
+            r.try_get::<i64, _>("observed_at")?,
+            code::availability_from(r.try_get("availability")?),
+        ));
+    }
+    refuted.sort_unstable_by_key(|(t, _)| *t);
+    for (t, availability) in &refuted {
+        let reading = Reading {
+            price: Some(price),
+            availability: *availability,
+        };
+        remove_observation(conn, product, cond, *t, reading).await?;
+    }
+    Ok(refuted.len())
+}
+
 /// `DELETE /v1/me`: the key's links to jobs go (its audit rows lose the
 /// key too), and the jobs it triggered forget it.
 pub(crate) async fn erase_key(conn: &mut PgConnection, key: KeyId) -> StoreResult<()> {

@@ -856,6 +856,61 @@ pub(crate) async fn remove_observation(
     Ok(())
 }
 
+/// The reports behind a published price a crawl refuted (`verify`'s
+/// module docs): those of `price` observed in `from..=to`, not held, not
+/// already refuted and not kept out of history (a distrusted key's), get
+/// the refuted status and leave the runs, oldest first (so that each
+/// removal finds its run's boundaries intact). Returns how many.
+pub(crate) async fn refute_published(
+    conn: &mut SqliteConnection,
+    product: ProductId,
+    cond: i64,
+    price: i64,
+    from: i64,
+    to: i64,
+) -> StoreResult<usize> {
+    let rows = sqlx::query(
+        "SELECT id, observed_at, availability FROM reports \
+         WHERE product_id = ?1 AND condition = ?2 AND observed_at >= ?3 AND observed_at <= ?4 \
+           AND price_minor = ?5 AND status NOT IN (?6, ?7) AND reason IS NOT ?8 \
+         ORDER BY observed_at, id",
+    )
+    .bind(product)
+    .bind(cond)
+    .bind(from)
+    .bind(to)
+    .bind(price)
+    .bind(status::HELD)
+    .bind(status::REFUTED)
+    .bind(reason::code("distrusted_key"))
+    .fetch_all(&mut *conn)
+    .await?;
+    // Every row is marked first: a removal recomputes run boundaries from
+    // the rows that are not refuted.
+    let mut refuted = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let id: i64 = r.try_get("id")?;
+        sqlx::query("UPDATE reports SET status = ?1, reason = ?2 WHERE id = ?3")
+            .bind(status::REFUTED)
+            .bind(reason::code("published_refuted"))
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        refuted.push((
+            r.try_get::<i64, _>("observed_at")?,
+            code::availability_from(r.try_get("availability")?),
+        ));
+    }
+    for (t, availability) in &refuted {
+        let reading = Reading {
+            price: Some(price),
+            availability: *availability,
+        };
+        remove_observation(conn, product, cond, *t, reading).await?;
+    }
+    Ok(refuted.len())
+}
+
 /// `DELETE /v1/me`: the key's links to jobs go (its audit rows lose the
 /// key too), and the jobs it triggered forget it.
 pub(crate) async fn erase_key(conn: &mut SqliteConnection, key: KeyId) -> StoreResult<()> {

@@ -27,6 +27,20 @@
 //!   the run exist: refutations come within the hold time, far inside the
 //!   audit retention). A run left empty is deleted and its neighbours are
 //!   merged when they hold the same value. No span is rebuilt.
+//! * **The reports behind a refuted published value.** When a crawl
+//!   refutes the published price itself (a `provisional` or `confirmed`
+//!   value from reports, [`crate::trust::Correction`]), the reports that
+//!   published or corroborated it were usually not attached to that crawl,
+//!   so nobody judged them; still, the correction says that value was
+//!   false, and history must agree (API.md: points exclude observations
+//!   verification proved false, and the summary's `lowest`/`highest` come
+//!   from the same runs). Those of the refuted price observed within
+//!   [`crate::trust::outcome::STALE_REPORT_MS`] before the result get the
+//!   refuted status (reason `published_refuted`) and leave the runs the
+//!   same way as above. Judgement calls: older ones stay (the price may
+//!   have moved since, the rule `resolve` applies to stale attached
+//!   reports; a refresh crawl a day later must not erase a day of
+//!   history), and nobody's reputation changes (no crawl judged them).
 //! * **Failed crawls** (`captcha`, `blocked`, `failed`) follow
 //!   [`crate::trust::resolve`]: retried (the job is queued again, not
 //!   before the retry time); once given up, the job stays open in state
@@ -311,7 +325,7 @@ pub mod reason {
     /// The reasons in code order (append only: the codes are on disk).
     /// The first ones are [`crate::trust::decide`]'s, then the reasons a
     /// crawl result writes over a held report's.
-    pub const NAMES: [&str; 25] = [
+    pub const NAMES: [&str; 26] = [
         "too_old",
         "verifier",
         "agrees",
@@ -337,6 +351,7 @@ pub mod reason {
         "crawl_gave_up",
         "other",
         "crawl_limit",
+        "published_refuted",
     ];
 }
 
