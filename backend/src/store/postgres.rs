@@ -790,7 +790,7 @@ async fn ingest_batch(
 async fn trust_decision(
     conn: &mut PgConnection,
     draws: (f64, f64),
-    reporters: &HashMap<KeyId, tp::KeyRep>,
+    reporters: &HashMap<KeyId, verify::KeyRep>,
     current: Option<&Offer>,
     open_job: Option<i64>,
     key: (ProductId, i64),
@@ -805,7 +805,7 @@ async fn trust_decision(
     let kr = reporters
         .get(&r.key_id)
         .copied()
-        .unwrap_or_else(|| tp::KeyRep::unknown(now));
+        .unwrap_or_else(|| verify::KeyRep::unknown(now));
     let mut reporter = Reporter::from_reputation(&kr.rep, now, kr.registered_at, true);
     reporter.verifier = r.trusted;
     let too_old = now - r.observed_at > trust::MAX_PUBLISH_AGE_MS;

@@ -949,7 +949,7 @@ pub(crate) struct Verdict {
 async fn trust_decision(
     conn: &mut SqliteConnection,
     rng: &mut StdRng,
-    reporters: &HashMap<KeyId, ts::KeyRep>,
+    reporters: &HashMap<KeyId, verify::KeyRep>,
     current: Option<&Offer>,
     open_job: Option<i64>,
     key: SeriesKey,
@@ -965,7 +965,7 @@ async fn trust_decision(
     let kr = reporters
         .get(&r.key_id)
         .copied()
-        .unwrap_or_else(|| ts::KeyRep::unknown(now));
+        .unwrap_or_else(|| verify::KeyRep::unknown(now));
     let mut reporter = Reporter::from_reputation(&kr.rep, now, kr.registered_at, true);
     reporter.verifier = r.trusted;
     let too_old = now - r.observed_at > trust::MAX_PUBLISH_AGE_MS;

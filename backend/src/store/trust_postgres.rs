@@ -7,7 +7,8 @@
 //! processes never lease the same job.
 
 use super::verify::{
-    reason, status, CorrectionRow, JobState, LeasedJob, QueueDepth, DRIFT_BATCH, REFRESH_BATCH,
+    key_rep_from_row, reason, status, CorrectionRow, JobState, KeyRep, LeasedJob, QueueDepth,
+    DRIFT_BATCH, KEY_REP_COLS, REFRESH_BATCH,
 };
 use super::{code, KeyId, ProductId};
 
@@ -19,56 +20,6 @@ use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::Row;
 use std::collections::HashMap;
 use wasm_core::types::{Availability, Condition};
-
-/// What the decisions need to know about a key.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct KeyRep {
-    /// When it registered.
-    pub registered_at: i64,
-    /// Keyed hash of its network at registration.
-    pub net_hash: Option<[u8; 16]>,
-    /// Reputation evidence.
-    pub rep: Reputation,
-}
-
-impl KeyRep {
-    /// A key the store does not know (tests that skip registration):
-    /// treated as registered now, with a new key's evidence.
-    pub fn unknown(now: i64) -> Self {
-        KeyRep {
-            registered_at: now,
-            net_hash: None,
-            rep: Reputation::new(now),
-        }
-    }
-    /// Its independence group.
-    pub fn group(&self, key_id: KeyId) -> GroupId {
-        trust::group_of(self.net_hash, self.registered_at, key_id)
-    }
-}
-
-const KEY_REP_COLS: &str =
-    "id, registered_at, net_hash, alpha, beta, evidence_at, severe_at, severe_prev_at";
-
-fn key_rep_from_row(row: &PgRow, prefix: &str) -> StoreResult<KeyRep> {
-    let col = |c: &str| format!("{prefix}{c}");
-    let registered_at: i64 = row.try_get(col("registered_at").as_str())?;
-    let net: Option<Vec<u8>> = row.try_get(col("net_hash").as_str())?;
-    let evidence_at: Option<i64> = row.try_get(col("evidence_at").as_str())?;
-    Ok(KeyRep {
-        registered_at,
-        net_hash: net.and_then(|n| <[u8; 16]>::try_from(n.as_slice()).ok()),
-        rep: Reputation {
-            alpha: row.try_get(col("alpha").as_str())?,
-            beta: row.try_get(col("beta").as_str())?,
-            evidence_at: evidence_at.unwrap_or(registered_at),
-            severe_at: [
-                row.try_get(col("severe_at").as_str())?,
-                row.try_get(col("severe_prev_at").as_str())?,
-            ],
-        },
-    })
-}
 
 /// The reputations of `ids` (unknown ids are absent).
 pub(crate) async fn load_reporters(

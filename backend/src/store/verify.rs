@@ -76,10 +76,71 @@
 //!   jobs and their links are purged with the audit rows; corrections
 //!   stay (history shows them, they name no key).
 
+use super::KeyId;
 use super::{NewReport, Offer, OfferStatus};
-use crate::trust::{self, Reading, ReportStatus};
+use crate::trust::{self, GroupId, Reading, ReportStatus, Reputation};
 use std::collections::BTreeMap;
 use wasm_core::types::Condition;
+
+/// What the decisions need to know about a key.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct KeyRep {
+    /// When it registered.
+    pub registered_at: i64,
+    /// Keyed hash of its network at registration.
+    pub net_hash: Option<[u8; 16]>,
+    /// Reputation evidence.
+    pub rep: Reputation,
+}
+
+impl KeyRep {
+    /// A key the store does not know (tests that skip registration):
+    /// treated as registered now, with a new key's evidence.
+    pub fn unknown(now: i64) -> Self {
+        KeyRep {
+            registered_at: now,
+            net_hash: None,
+            rep: Reputation::new(now),
+        }
+    }
+    /// Its independence group.
+    pub fn group(&self, key_id: KeyId) -> GroupId {
+        trust::group_of(self.net_hash, self.registered_at, key_id)
+    }
+}
+
+/// The `keys` columns [`key_rep_from_row`] reads (both databases).
+pub(crate) const KEY_REP_COLS: &str =
+    "id, registered_at, net_hash, alpha, beta, evidence_at, severe_at, severe_prev_at";
+
+/// A [`KeyRep`] from a row of either database, its columns named
+/// `{prefix}registered_at`, ... (see [`KEY_REP_COLS`]).
+pub(crate) fn key_rep_from_row<'r, R>(row: &'r R, prefix: &str) -> Result<KeyRep, sqlx::Error>
+where
+    R: sqlx::Row,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    f64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let col = |c: &str| format!("{prefix}{c}");
+    let registered_at: i64 = row.try_get(col("registered_at").as_str())?;
+    let net: Option<Vec<u8>> = row.try_get(col("net_hash").as_str())?;
+    let evidence_at: Option<i64> = row.try_get(col("evidence_at").as_str())?;
+    Ok(KeyRep {
+        registered_at,
+        net_hash: net.and_then(|n| <[u8; 16]>::try_from(n.as_slice()).ok()),
+        rep: Reputation {
+            alpha: row.try_get(col("alpha").as_str())?,
+            beta: row.try_get(col("beta").as_str())?,
+            evidence_at: evidence_at.unwrap_or(registered_at),
+            severe_at: [
+                row.try_get(col("severe_at").as_str())?,
+                row.try_get(col("severe_prev_at").as_str())?,
+            ],
+        },
+    })
+}
 
 /// The scheduled refresh looks at watched products whose last collector
 /// report is older than their refresh interval; at most this many per tick.
