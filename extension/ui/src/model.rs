@@ -198,7 +198,7 @@ pub struct Channels {
     pub webhook: Option<String>,
 }
 
-/// A watch as the backend lists it (only the fields the overlay uses).
+/// A watch as the backend lists it (the fields the overlay and the popup use).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Watch {
     /// Row id.
@@ -219,6 +219,22 @@ pub struct Watch {
     /// Channels.
     #[serde(default)]
     pub channels: Channels,
+    /// Alert when it comes back in stock.
+    #[serde(default)]
+    pub back_in_stock: Option<bool>,
+    /// The product's published price now (the popup shows it).
+    #[serde(default)]
+    pub current_price_minor: Option<i64>,
+    /// `in_stock`, `out_of_stock`, ...
+    #[serde(default)]
+    pub availability: Option<String>,
+    /// False after it fired, until the price goes back above the target.
+    #[serde(default = "armed_default")]
+    pub armed: bool,
+}
+
+fn armed_default() -> bool {
+    true
 }
 
 /// `{watches}` of the `watches` message.

@@ -21,52 +21,9 @@
 //! view is wasm32 only.
 
 use crate::format;
+use crate::model::Watch;
 use serde::Deserialize;
 use wasm_core::marketplace::Marketplace;
-
-/// A watch as `GET /v1/watches` lists it (the fields the popup shows).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct PopupWatch {
-    /// Watch id.
-    pub id: i64,
-    /// Product.
-    pub asin: String,
-    /// Marketplace domain (`amazon.de`).
-    pub marketplace: String,
-    /// `new`, `used`, ...
-    #[serde(default)]
-    pub condition: String,
-    /// Alert at or below this price.
-    #[serde(default)]
-    pub target_price_minor: Option<i64>,
-    /// Alert after a drop of this many percent.
-    #[serde(default)]
-    pub drop_percent: Option<i64>,
-    /// Alert when it comes back in stock.
-    #[serde(default)]
-    pub back_in_stock: Option<bool>,
-    /// The product's published price now.
-    #[serde(default)]
-    pub current_price_minor: Option<i64>,
-    /// `in_stock`, `out_of_stock`, ...
-    #[serde(default)]
-    pub availability: Option<String>,
-    /// False after it fired, until the price goes back above the target.
-    #[serde(default = "yes")]
-    pub armed: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// `{watches: [...]}`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct PopupWatches {
-    /// The key's watches.
-    #[serde(default)]
-    pub watches: Vec<PopupWatch>,
-}
 
 /// An alert as the service worker keeps it (`alerts_recent`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -165,7 +122,7 @@ pub fn product_url(marketplace: &str, asin: &str) -> Option<String> {
 }
 
 /// The current price as the marketplace writes it, or why there is none.
-pub fn current_price(w: &PopupWatch) -> String {
+pub fn current_price(w: &Watch) -> String {
     match (w.current_price_minor, w.availability.as_deref()) {
         (_, Some("out_of_stock")) => "out of stock".to_string(),
         (Some(p), _) => format::price(p, &w.marketplace),
@@ -174,7 +131,7 @@ pub fn current_price(w: &PopupWatch) -> String {
 }
 
 /// What the watch waits for: `below $99.99`, `10% drop`, `back in stock`.
-pub fn watch_goal(w: &PopupWatch) -> String {
+pub fn watch_goal(w: &Watch) -> String {
     let mut parts = Vec::new();
     if let Some(t) = w.target_price_minor {
         parts.push(format!("at or below {}", format::price(t, &w.marketplace)));
@@ -193,7 +150,7 @@ pub fn watch_goal(w: &PopupWatch) -> String {
 }
 
 /// Whether the watch waits or already fired.
-pub fn watch_state(w: &PopupWatch) -> &'static str {
+pub fn watch_state(w: &Watch) -> &'static str {
     if w.armed {
         "watching"
     } else {
@@ -303,7 +260,7 @@ mod view {
     /// One watch row: the watch and what the product summary adds.
     #[derive(Clone, PartialEq)]
     struct Row {
-        watch: PopupWatch,
+        watch: Watch,
         title: Option<String>,
         status: Option<String>,
     }
@@ -379,9 +336,10 @@ mod view {
                     Ok(a) => Load::Ready(a.alerts),
                     Err(e) => Load::Failed(message_for(&e)),
                 });
-                let answer =
-                    crate::bridge::request::<PopupWatches>(serde_json::json!({"type": "watches"}))
-                        .await;
+                let answer = crate::bridge::request::<crate::model::Watches>(
+                    serde_json::json!({"type": "watches"}),
+                )
+                .await;
                 let list = match answer {
                     Ok(w) => w.watches,
                     Err(e) => {
@@ -671,7 +629,7 @@ mod view {
 mod tests {
     use super::*;
 
-    fn watch() -> PopupWatch {
+    fn watch() -> Watch {
         serde_json::from_value(serde_json::json!({
             "id": 7, "asin": "B0PWALRT01", "marketplace": "amazon.de", "condition": "new",
             "target_price_minor": 4500, "drop_percent": null, "current_price_minor": 3999,
@@ -687,12 +645,12 @@ mod tests {
         assert_eq!(current_price(&w), "39,99\u{a0}€");
         assert_eq!(watch_goal(&w), "at or below 45,00\u{a0}€");
         assert!(watch_state(&w).starts_with("alerted"));
-        let out = PopupWatch {
+        let out = Watch {
             availability: Some("out_of_stock".into()),
             ..w.clone()
         };
         assert_eq!(current_price(&out), "out of stock");
-        let unknown = PopupWatch {
+        let unknown = Watch {
             current_price_minor: None,
             target_price_minor: None,
             drop_percent: Some(10),
