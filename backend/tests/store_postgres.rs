@@ -608,3 +608,141 @@ fn database_names_are_replaced_in_urls() {
         "postgres://h:5432/x"
     );
 }
+
+/// The history endpoint's one-query read (`product_history_with_corrections`)
+/// equals the separate calls (`product_history`, `history_runs`,
+/// `corrections`) and the naive runs, over two year partitions, with the
+/// corrections in the range only and in `(at, id)` order.
+#[tokio::test]
+async fn history_read_in_one_query_equals_the_separate_calls() {
+    let Some(db) = FreshDatabase::create("history_read_in_one_query").await else {
+        return;
+    };
+    let store = PostgresStore::open(&db.url).await.expect("open");
+    let now = common::story::NOW;
+    let key = match store
+        .register_key(&[7u8; 32], now - 60_000, None)
+        .await
+        .expect("register")
+    {
+        Registered::Created(k) => k.id,
+        other => panic!("expected Created, got {other:?}"),
+    };
+    // Every 6 hours from 2024-12-20 to 2025-01-10, 1000 and 900 taking
+    // turns every three days: runs on both sides of the year boundary.
+    const HOUR: i64 = 3_600_000;
+    let start = 1_734_652_800_000; // 2024-12-20 00:00 UTC
+    let obs: Vec<(i64, i64)> = (0..84)
+        .map(|i| {
+            let t = start + i * 6 * HOUR;
+            (t, if (i / 12) % 2 == 0 { 1000 } else { 900 })
+        })
+        .collect();
+    let reports: Vec<NewReport> = obs
+        .iter()
+        .enumerate()
+        .map(|(i, &(t, p))| report(key, i as u32 + 1, "B00HISTRD1", t, p))
+        .collect();
+    store.ingest(&reports, now).await.expect("ingest");
+    // Maintenance moves the rows from the default partition into y2024 and
+    // y2025.
+    store.ensure_partitions(now).await.expect("partitions");
+    assert_eq!(
+        count(store.pool(), "SELECT count(*) FROM history_runs_default").await,
+        0
+    );
+    assert!(count(store.pool(), "SELECT count(*) FROM history_runs_y2024").await > 0);
+    assert!(count(store.pool(), "SELECT count(*) FROM history_runs_y2025").await > 0);
+    let info = store
+        .product_info("amazon.de", "B00HISTRD1")
+        .await
+        .expect("info")
+        .expect("known");
+    let (from, to) = (start + 5 * 24 * HOUR + HOUR, start + 19 * 24 * HOUR);
+    // Corrections: one before the range, two at the same time (kept in
+    // insertion order), one in the range, one after it.
+    for (at, rep, ver) in [
+        (from - 1, Some(1), Some(2)),
+        (from + 10 * HOUR, Some(800), Some(1000)),
+        (from + 10 * HOUR, None, Some(1000)),
+        (from + 2 * HOUR, Some(700), Some(900)),
+        (to + 1, Some(3), Some(4)),
+    ] {
+        sqlx::query(
+            "INSERT INTO corrections (product_id, condition, at, reported_price_minor, \
+             verified_price_minor) VALUES ($1, 0, $2, $3, $4)",
+        )
+        .bind(info.id)
+        .bind(at)
+        .bind(rep)
+        .bind(ver)
+        .execute(store.pool())
+        .await
+        .expect("insert correction");
+    }
+    let read = store
+        .product_history_with_corrections("amazon.de", "B00HISTRD1", Condition::New, from, to)
+        .await
+        .expect("read")
+        .expect("known");
+    assert_eq!(read.info, info);
+    // The naive runs: the baseline (last run starting before `from`), then
+    // every run starting in [from, to].
+    let naive = naive_runs(obs.clone());
+    let base = naive.iter().rposition(|r| r.0 < from).expect("a baseline");
+    let want: Vec<(i64, i64, Option<i64>, i64)> = naive[base..]
+        .iter()
+        .copied()
+        .filter(|r| r.0 <= to)
+        .collect();
+    let got: Vec<(i64, i64, Option<i64>, i64)> = read
+        .runs
+        .iter()
+        .map(|r| (r.first_seen, r.last_seen, r.price_minor, r.n))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(got.len(), 6, "{got:?}");
+    let runs = store
+        .history_runs(info.id, Condition::New, from, to)
+        .await
+        .expect("runs");
+    assert_eq!(read.runs, runs);
+    let (info2, runs2) = store
+        .product_history("amazon.de", "B00HISTRD1", Condition::New, from, to)
+        .await
+        .expect("history")
+        .expect("known");
+    assert_eq!((info2, runs2), (info.clone(), runs));
+    let corrections = store
+        .corrections(info.id, Condition::New, from, to)
+        .await
+        .expect("corrections");
+    assert_eq!(read.corrections, corrections);
+    let got: Vec<(i64, Option<i64>, Option<i64>)> = read
+        .corrections
+        .iter()
+        .map(|c| (c.at, c.reported_price_minor, c.verified_price_minor))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (from + 2 * HOUR, Some(700), Some(900)),
+            (from + 10 * HOUR, Some(800), Some(1000)),
+            (from + 10 * HOUR, None, Some(1000)),
+        ]
+    );
+    // Another condition: the product, no runs, no corrections.
+    let used = store
+        .product_history_with_corrections("amazon.de", "B00HISTRD1", Condition::Used, from, to)
+        .await
+        .expect("read")
+        .expect("known");
+    assert_eq!((used.runs.len(), used.corrections.len()), (0, 0));
+    // An unknown product.
+    assert!(store
+        .product_history_with_corrections("amazon.de", "B00NOSUCH1", Condition::New, from, to)
+        .await
+        .expect("read")
+        .is_none());
+    store.close().await;
+}

@@ -3,7 +3,8 @@
 use super::error::ApiError;
 use super::AppState;
 use crate::store::history::{self, Granularity, Stats};
-use crate::store::{OfferSummary, ProductInfo, ProductSummary};
+use crate::store::verify::CorrectionRow;
+use crate::store::{HistoryRead, OfferSummary, ProductInfo, ProductSummary};
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -217,6 +218,8 @@ pub struct HistoryData {
     pub from: i64,
     /// Range end (ms): now.
     pub to: i64,
+    /// The series' corrections in the range, oldest first.
+    pub corrections: Vec<CorrectionRow>,
 }
 
 /// Loads and computes a product's history (shared by the API and the page).
@@ -229,9 +232,15 @@ pub async fn load_history(
 ) -> Result<Option<HistoryData>, ApiError> {
     let to = state.now();
     let from = q.range_ms.map(|r| to.saturating_sub(r)).unwrap_or(0);
-    let Some((info, runs)) = state
+    // One store call (one round trip on PostgreSQL) for the product, its
+    // runs and its corrections.
+    let Some(HistoryRead {
+        info,
+        runs,
+        corrections,
+    }) = state
         .store
-        .product_history(marketplace, asin, q.condition, from, to)
+        .product_history_with_corrections(marketplace, asin, q.condition, from, to)
         .await?
     else {
         return Ok(None);
@@ -252,6 +261,7 @@ pub async fn load_history(
         stats,
         from,
         to,
+        corrections,
     }))
 }
 
@@ -321,10 +331,8 @@ async fn history_body(
             drops: s.drops,
             increases: s.increases,
         },
-        corrections: state
-            .store
-            .corrections(h.info.id, q.condition, h.from, h.to)
-            .await?
+        corrections: h
+            .corrections
             .iter()
             .map(|c| CorrectionBody {
                 at: c.at,

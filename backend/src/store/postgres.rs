@@ -37,9 +37,10 @@
 use super::trust_postgres as tp;
 use super::verify;
 use super::{
-    code, plan_run_update, redact_url, IngestOutcome, KeyActivity, KeyId, KeyRecord, NewReport,
-    Offer, OfferStatus, OfferSummary, ProductId, ProductInfo, ProductRef, ProductSummary,
-    PurgeStats, Registered, Run, RunPlan, Storage, StorageStats, StoreError, StoreResult,
+    code, plan_run_update, redact_url, HistoryRead, IngestOutcome, KeyActivity, KeyId, KeyRecord,
+    NewReport, Offer, OfferStatus, OfferSummary, ProductId, ProductInfo, ProductRef,
+    ProductSummary, PurgeStats, Registered, Run, RunPlan, Storage, StorageStats, StoreError,
+    StoreResult,
 };
 use crate::trust::{self, Reading, ReportStatus, Reporter};
 use crate::watch::postgres as wp;
@@ -308,6 +309,101 @@ fn run_from_row(row: &PgRow) -> Result<Run, sqlx::Error> {
         price_minor: row.try_get("price_minor")?,
         availability: code::availability_from(i64::from(row.try_get::<i16, _>("availability")?)),
         n: row.try_get("n")?,
+    })
+}
+
+/// The history endpoint's read (`Storage::product_history_with_corrections`)
+/// in ONE round trip as ONE row: the product, its runs as five parallel
+/// arrays and its corrections as three (binary format: no per-row protocol
+/// messages, no per-row decoding). Same runs as `history_runs`: the
+/// baseline run before `$4`, then those starting up to `$5`.
+///
+/// Performance (issue 4's history benchmark: 16 concurrent clients, p99 <
+/// 10 ms, server and PostgreSQL on two shared cores): the cost is CPU per
+/// request, and it was mostly round trips and executor work, not reading.
+/// * The corrections come in the same row (they were a second round trip:
+///   a second Bind/Execute/Sync, a second wake-up on both sides).
+/// * The arrays are aggregated from a subquery that is already in
+///   `first_seen` order (the primary key's index order, a Merge Append of
+///   the partitions' index scans) instead of `array_agg(x ORDER BY ..)`
+///   five times, which sorted the same rows five times. PostgreSQL 15
+///   feeds an aggregate in its input order when nothing (no join) sits
+///   between the ordered subquery and the aggregate, as here; the decoder
+///   still checks the order and sorts if it ever is not
+///   ([`history_from_row`]), so correctness never rests on that.
+const HISTORY_READ: &str = "SELECT p.id, p.currency, p.title, \
+       h.f, h.l, h.p, h.a, h.n, c.at, c.rep, c.ver \
+     FROM products p \
+     LEFT JOIN LATERAL (SELECT array_agg(r.first_seen) AS f, array_agg(r.last_seen) AS l, \
+         array_agg(r.price_minor) AS p, array_agg(r.availability) AS a, array_agg(r.n) AS n \
+       FROM (SELECT r.first_seen, r.last_seen, r.price_minor, r.availability, r.n \
+         FROM history_runs r WHERE r.product_id = p.id AND r.condition = $3 \
+           AND r.first_seen <= $5 AND r.first_seen >= coalesce( \
+             (SELECT b.first_seen FROM history_runs b WHERE b.product_id = p.id \
+               AND b.condition = $3 AND b.first_seen < $4 \
+               ORDER BY b.first_seen DESC LIMIT 1), $4) \
+         ORDER BY r.first_seen) r) h ON true \
+     LEFT JOIN LATERAL (SELECT array_agg(x.at) AS at, \
+         array_agg(x.reported_price_minor) AS rep, array_agg(x.verified_price_minor) AS ver \
+       FROM (SELECT x.at, x.reported_price_minor, x.verified_price_minor FROM corrections x \
+         WHERE x.product_id = p.id AND x.condition = $3 AND x.at >= $4 AND x.at <= $5 \
+         ORDER BY x.at, x.id) x) c ON true \
+     WHERE p.marketplace = $1 AND p.asin = $2";
+
+/// Decodes the row of [`HISTORY_READ`].
+fn history_from_row(row: &PgRow) -> StoreResult<HistoryRead> {
+    let info = ProductInfo {
+        id: row.try_get("id")?,
+        currency: row.try_get("currency")?,
+        title: row.try_get("title")?,
+    };
+    let first: Vec<i64> = row.try_get::<Option<_>, _>("f")?.unwrap_or_default();
+    let last: Vec<i64> = row.try_get::<Option<_>, _>("l")?.unwrap_or_default();
+    let price: Vec<Option<i64>> = row.try_get::<Option<_>, _>("p")?.unwrap_or_default();
+    let avail: Vec<i16> = row.try_get::<Option<_>, _>("a")?.unwrap_or_default();
+    let n: Vec<i64> = row.try_get::<Option<_>, _>("n")?.unwrap_or_default();
+    let at: Vec<i64> = row.try_get::<Option<_>, _>("at")?.unwrap_or_default();
+    let rep: Vec<Option<i64>> = row.try_get::<Option<_>, _>("rep")?.unwrap_or_default();
+    let ver: Vec<Option<i64>> = row.try_get::<Option<_>, _>("ver")?.unwrap_or_default();
+    if [last.len(), price.len(), avail.len(), n.len()]
+        .iter()
+        .any(|&len| len != first.len())
+        || [rep.len(), ver.len()].iter().any(|&len| len != at.len())
+    {
+        return Err(StoreError::Database(
+            "history arrays of different lengths".into(),
+        ));
+    }
+    let mut runs: Vec<Run> = (0..first.len())
+        .map(|i| Run {
+            first_seen: first[i],
+            last_seen: last[i],
+            price_minor: price[i],
+            availability: code::availability_from(i64::from(avail[i])),
+            n: n[i],
+        })
+        .collect();
+    // `first_seen` is unique per series (primary key): strictly increasing
+    // when the aggregate kept the subquery's order, as it does.
+    if runs.windows(2).any(|w| w[0].first_seen >= w[1].first_seen) {
+        runs.sort_by_key(|r| r.first_seen);
+    }
+    let mut corrections: Vec<verify::CorrectionRow> = (0..at.len())
+        .map(|i| verify::CorrectionRow {
+            at: at[i],
+            reported_price_minor: rep[i],
+            verified_price_minor: ver[i],
+        })
+        .collect();
+    if corrections.windows(2).any(|w| w[0].at > w[1].at) {
+        // (Ties keep the order they came in; the id order of `corrections`
+        // is lost only if the aggregate reordered its input.)
+        corrections.sort_by_key(|c| c.at);
+    }
+    Ok(HistoryRead {
+        info,
+        runs,
+        corrections,
     })
 }
 
@@ -1667,66 +1763,29 @@ impl Storage for PostgresStore {
         from: i64,
         to: i64,
     ) -> StoreResult<Option<(ProductInfo, Vec<Run>)>> {
-        // Performance (issue 4's history benchmark: 16 concurrent clients,
-        // p99 < 10 ms on two shared cores): the query itself costs well
-        // under a millisecond; what cost was the round trips and the
-        // per-row decoding. So the product and its runs come back in ONE
-        // round trip as ONE row: the runs as five parallel arrays (binary
-        // format, no per-row protocol messages). Same runs as
-        // `history_runs` (the baseline run before `from`, then those
-        // starting up to `to`).
-        let row = sqlx::query(
-            "SELECT p.id, p.currency, p.title, h.f, h.l, h.p, h.a, h.n FROM products p \
-             LEFT JOIN LATERAL (SELECT array_agg(r.first_seen ORDER BY r.first_seen) AS f, \
-                 array_agg(r.last_seen ORDER BY r.first_seen) AS l, \
-                 array_agg(r.price_minor ORDER BY r.first_seen) AS p, \
-                 array_agg(r.availability ORDER BY r.first_seen) AS a, \
-                 array_agg(r.n ORDER BY r.first_seen) AS n \
-               FROM history_runs r WHERE r.product_id = p.id AND r.condition = $3 \
-                 AND r.first_seen <= $5 AND r.first_seen >= coalesce( \
-                   (SELECT b.first_seen FROM history_runs b WHERE b.product_id = p.id \
-                     AND b.condition = $3 AND b.first_seen < $4 \
-                     ORDER BY b.first_seen DESC LIMIT 1), $4)) h ON true \
-             WHERE p.marketplace = $1 AND p.asin = $2",
-        )
-        .bind(marketplace)
-        .bind(asin)
-        .bind(small(code::condition(condition)))
-        .bind(from)
-        .bind(to)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let info = ProductInfo {
-            id: row.try_get("id")?,
-            currency: row.try_get("currency")?,
-            title: row.try_get("title")?,
-        };
-        let first: Vec<i64> = row.try_get::<Option<_>, _>("f")?.unwrap_or_default();
-        let last: Vec<i64> = row.try_get::<Option<_>, _>("l")?.unwrap_or_default();
-        let price: Vec<Option<i64>> = row.try_get::<Option<_>, _>("p")?.unwrap_or_default();
-        let avail: Vec<i16> = row.try_get::<Option<_>, _>("a")?.unwrap_or_default();
-        let n: Vec<i64> = row.try_get::<Option<_>, _>("n")?.unwrap_or_default();
-        if [last.len(), price.len(), avail.len(), n.len()]
-            .iter()
-            .any(|&len| len != first.len())
-        {
-            return Err(StoreError::Database(
-                "history arrays of different lengths".into(),
-            ));
-        }
-        let runs = (0..first.len())
-            .map(|i| Run {
-                first_seen: first[i],
-                last_seen: last[i],
-                price_minor: price[i],
-                availability: code::availability_from(i64::from(avail[i])),
-                n: n[i],
-            })
-            .collect();
-        Ok(Some((info, runs)))
+        Ok(self
+            .product_history_with_corrections(marketplace, asin, condition, from, to)
+            .await?
+            .map(|h| (h.info, h.runs)))
+    }
+
+    async fn product_history_with_corrections(
+        &self,
+        marketplace: &str,
+        asin: &str,
+        condition: Condition,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<Option<HistoryRead>> {
+        let row = sqlx::query(HISTORY_READ)
+            .bind(marketplace)
+            .bind(asin)
+            .bind(small(code::condition(condition)))
+            .bind(from)
+            .bind(to)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| history_from_row(&r)).transpose()
     }
 
     async fn search(
