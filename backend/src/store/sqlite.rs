@@ -11,6 +11,12 @@
 //! * The writer keeps a cache of product ids (the common ingest path then
 //!   needs no product lookup); it is dropped whenever a transaction fails.
 //! * Runtime queries only (`sqlx::query`), no compile-time macros.
+//! * Ingest's group commits run on a second, synchronous connection
+//!   ([`ingest_db`]), on a blocking thread, with cached prepared
+//!   statements; everything else writes through sqlx. Both writers are
+//!   used only while holding the writer mutex, so they never overlap.
+
+mod ingest_db;
 
 use super::trust_sqlite as ts;
 use super::verify;
@@ -25,6 +31,7 @@ use crate::watch::{
     AlertRecord, DeliveryChannel, DeliveryState, EvalStats, NewWatch, PendingContact, Watch,
 };
 use async_trait::async_trait;
+use ingest_db::{run_now, IngestDb, SyncDb};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sqlx::sqlite::{
@@ -35,6 +42,7 @@ use sqlx::{Connection, Row};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 use wasm_core::types::Condition;
@@ -43,6 +51,8 @@ use wasm_core::types::Condition;
 const PRODUCT_CACHE_MAX: usize = 200_000;
 /// Above this many entries the series cache is simply cleared.
 const SERIES_CACHE_MAX: usize = 500_000;
+/// WAL pages between automatic checkpoints (see `SqliteStore::open`).
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
 /// Rows deleted per purge statement.
 const PURGE_CHUNK: i64 = 5_000;
 
@@ -85,18 +95,23 @@ impl Default for Writer {
 
 struct WriterConn {
     conn: SqliteConnection,
+    /// The synchronous connection of ingest's group commits.
+    sync: SyncDb,
     caches: Writer,
 }
 
 /// The SQLite store. Open with [`SqliteStore::open`].
 pub struct SqliteStore {
     read: SqlitePool,
-    writer: Mutex<Option<WriterConn>>,
+    /// The writer (`None` once closed). Shared so that a group commit on
+    /// a blocking thread holds it until it ends, even when the request
+    /// that started it is dropped.
+    writer: Arc<Mutex<Option<WriterConn>>>,
     /// Ingest batches waiting for the writer (group commit, see
     /// [`Storage::ingest`] below).
     ingest_queue: std::sync::Mutex<Vec<IngestJob>>,
     /// Woken after a commit that wrote outbox events (the notifier).
-    outbox: std::sync::Arc<tokio::sync::Notify>,
+    outbox: Arc<tokio::sync::Notify>,
 }
 
 /// The file path of a `sqlite://PATH` / `sqlite:PATH` URL (query stripped).
@@ -144,73 +159,86 @@ fn take_group(queue: &mut Vec<IngestJob>) -> Vec<IngestJob> {
     queue.drain(..n).collect()
 }
 
+/// Applies a group of queued batches (see `Storage::ingest`) on the
+/// synchronous connection, and sends each its result. Runs on a blocking
+/// thread.
+fn apply_group(w: &mut WriterConn, jobs: Vec<IngestJob>, outbox: &tokio::sync::Notify) {
+    let WriterConn { sync, caches, .. } = w;
+    let grouped = (|| {
+        sync.begin()?;
+        let mut outs = Vec::with_capacity(jobs.len());
+        for job in &jobs {
+            match run_now(ingest_batch(caches, sync, &job.reports, job.now)) {
+                Ok(out) => outs.push(out),
+                Err(e) => {
+                    sync.rollback();
+                    return Err(e);
+                }
+            }
+        }
+        sync.commit()?;
+        Ok::<_, StoreError>(outs)
+    })();
+    match grouped {
+        Ok(outs) => {
+            ingested(caches, outbox);
+            for (job, out) in jobs.into_iter().zip(outs) {
+                let _ = job.done.send(Ok(out));
+            }
+        }
+        Err(e) => {
+            ingest_failed(caches);
+            if jobs.len() == 1 {
+                if let Some(job) = jobs.into_iter().next() {
+                    let _ = job.done.send(Err(e));
+                }
+            } else {
+                for job in jobs {
+                    let alone = (|| {
+                        sync.begin()?;
+                        match run_now(ingest_batch(caches, sync, &job.reports, job.now)) {
+                            Ok(out) => {
+                                sync.commit()?;
+                                Ok(out)
+                            }
+                            Err(e) => {
+                                sync.rollback();
+                                Err(e)
+                            }
+                        }
+                    })();
+                    if alone.is_ok() {
+                        ingested(caches, outbox);
+                    } else {
+                        ingest_failed(caches);
+                    }
+                    let _ = job.done.send(alone);
+                }
+            }
+        }
+    }
+}
+
+/// After an ingest transaction committed.
+fn ingested(caches: &mut Writer, outbox: &tokio::sync::Notify) {
+    verify::count_decisions(&caches.decisions);
+    if caches.pending_events > 0 {
+        outbox.notify_one();
+    }
+    caches.decisions.clear();
+    caches.pending_events = 0;
+}
+
+/// After an ingest transaction failed: the caches may hold what it
+/// rolled back.
+fn ingest_failed(caches: &mut Writer) {
+    caches.products.clear();
+    caches.series.clear();
+    caches.decisions.clear();
+    caches.pending_events = 0;
+}
+
 impl SqliteStore {
-    /// Applies a group of queued batches (see `Storage::ingest`) and
-    /// sends each its result.
-    async fn apply_group(&self, w: &mut WriterConn, jobs: Vec<IngestJob>) {
-        let grouped = async {
-            let mut tx = w.conn.begin_with("BEGIN IMMEDIATE").await?;
-            let mut outs = Vec::with_capacity(jobs.len());
-            for job in &jobs {
-                outs.push(ingest_batch(&mut w.caches, &mut tx, &job.reports, job.now).await?);
-            }
-            tx.commit().await?;
-            Ok::<_, StoreError>(outs)
-        }
-        .await;
-        match grouped {
-            Ok(outs) => {
-                self.ingested(w);
-                for (job, out) in jobs.into_iter().zip(outs) {
-                    let _ = job.done.send(Ok(out));
-                }
-            }
-            Err(e) => {
-                self.ingest_failed(w);
-                if jobs.len() == 1 {
-                    if let Some(job) = jobs.into_iter().next() {
-                        let _ = job.done.send(Err(e));
-                    }
-                } else {
-                    for job in jobs {
-                        let alone = async {
-                            let mut tx = w.conn.begin_with("BEGIN IMMEDIATE").await?;
-                            let out =
-                                ingest_batch(&mut w.caches, &mut tx, &job.reports, job.now).await?;
-                            tx.commit().await?;
-                            Ok::<_, StoreError>(out)
-                        }
-                        .await;
-                        if alone.is_ok() {
-                            self.ingested(w);
-                        } else {
-                            self.ingest_failed(w);
-                        }
-                        let _ = job.done.send(alone);
-                    }
-                }
-            }
-        }
-    }
-
-    /// After an ingest transaction committed.
-    fn ingested(&self, w: &mut WriterConn) {
-        verify::count_decisions(&w.caches.decisions);
-        if w.caches.pending_events > 0 {
-            self.outbox.notify_one();
-        }
-        w.caches.decisions.clear();
-        w.caches.pending_events = 0;
-    }
-
-    /// After an ingest transaction failed: the caches may hold what it
-    /// rolled back.
-    fn ingest_failed(&self, w: &mut WriterConn) {
-        w.caches.products.clear();
-        w.caches.series.clear();
-        w.caches.decisions.clear();
-        w.caches.pending_events = 0;
-    }
     /// Opens (creating folder and file when missing) and migrates.
     pub async fn open(url: &str) -> StoreResult<Self> {
         let path = sqlite_path(url)?;
@@ -233,7 +261,15 @@ impl SqliteStore {
             // the audit log's random (key, nonce) index otherwise thrashes
             // it once it holds a few hundred thousand rows.
             .pragma("cache_size", "-32768")
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            // Checkpoint every 10,000 WAL pages (about 40 MB) instead of
+            // the default 1,000: under ingest load every group commit
+            // dirties hundreds of random pages (offers, runs, the audit
+            // index), so the default checkpointed after nearly every
+            // commit, writing each hot page to the database file (and
+            // syncing it) again and again. Durability is unchanged: a
+            // commit is in the WAL either way.
+            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string());
         let mut conn = SqliteConnection::connect_with(&opts)
             .await
             .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;
@@ -246,14 +282,23 @@ impl SqliteStore {
             .min_connections(1)
             .connect_with(opts)
             .await?;
+        let sync = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || SyncDb::open(&path))
+                .await
+                .map_err(|e| {
+                    StoreError::Database(format!("opening the ingest connection: {e}"))
+                })??
+        };
         Ok(SqliteStore {
             read,
-            writer: Mutex::new(Some(WriterConn {
+            writer: Arc::new(Mutex::new(Some(WriterConn {
                 conn,
+                sync,
                 caches: Writer::default(),
-            })),
+            }))),
             ingest_queue: std::sync::Mutex::new(Vec::new()),
-            outbox: std::sync::Arc::new(tokio::sync::Notify::new()),
+            outbox: Arc::new(tokio::sync::Notify::new()),
         })
     }
 }
@@ -313,10 +358,9 @@ fn offer_from_row(row: &SqliteRow) -> StoreResult<Offer> {
     })
 }
 
-/// Finds or creates the product of `r`; refreshes a changed non-empty title
-/// only when `refresh_title` (i.e. after the report proved not a replay).
-async fn product_for(
-    conn: &mut SqliteConnection,
+/// Finds or creates the product of `r` through the writer's cache.
+async fn product_for<D: IngestDb>(
+    db: &mut D,
     cache: &mut HashMap<(String, String), CachedProduct>,
     r: &NewReport,
     now: i64,
@@ -325,6 +369,20 @@ async fn product_for(
     if let Some(p) = cache.get(&key) {
         return Ok(p.clone());
     }
+    let p = db.find_or_create_product(r, now).await?;
+    if cache.len() >= PRODUCT_CACHE_MAX {
+        cache.clear();
+    }
+    cache.insert(key, p.clone());
+    Ok(p)
+}
+
+/// Finds or creates the product of `r` (sqlx; no cache).
+async fn find_or_create_product(
+    conn: &mut SqliteConnection,
+    r: &NewReport,
+    now: i64,
+) -> StoreResult<CachedProduct> {
     let row = sqlx::query(
         "SELECT id, currency, title FROM products WHERE marketplace = ?1 AND asin = ?2",
     )
@@ -357,10 +415,6 @@ async fn product_for(
             }
         }
     };
-    if cache.len() >= PRODUCT_CACHE_MAX {
-        cache.clear();
-    }
-    cache.insert(key, p.clone());
     Ok(p)
 }
 
@@ -735,17 +789,20 @@ async fn stored_pairs(
 /// tail in memory and written once per batch with multi-row statements;
 /// anything else (a late observation before the latest run) flushes what is
 /// pending and takes the general SQL path of [`update_runs`].
-async fn ingest_batch(
+///
+/// Generic over the connection ([`IngestDb`]): `Storage::ingest` runs it
+/// on the synchronous connection, `finish_job` on sqlx's.
+async fn ingest_batch<D: IngestDb>(
     w: &mut Writer,
-    conn: &mut SqliteConnection,
+    conn: &mut D,
     reports: &[NewReport],
     now: i64,
 ) -> StoreResult<Vec<IngestOutcome>> {
-    let mut seen = stored_pairs(conn, reports).await?;
+    let mut seen = conn.stored_pairs(reports).await?;
     let mut key_ids: Vec<KeyId> = reports.iter().map(|r| r.key_id).collect();
     key_ids.sort_unstable();
     key_ids.dedup();
-    let mut reporters = ts::load_reporters(conn, &key_ids).await?;
+    let mut reporters = conn.load_reporters(&key_ids).await?;
     let mut audit: Vec<AuditRow<'_>> = Vec::with_capacity(reports.len());
     let mut links: Vec<ts::Link> = Vec::new();
     let mut dirty_runs: BTreeMap<(ProductId, i64, i64), Run> = BTreeMap::new();
@@ -771,17 +828,16 @@ async fn ingest_batch(
             if w.series.len() >= SERIES_CACHE_MAX {
                 // Write what is pending first: a series reloaded after the
                 // clear must find its latest state in the database.
-                flush_audit(conn, &mut audit, now).await?;
-                ts::flush_links(conn, &mut links).await?;
-                flush_runs(conn, &mut dirty_runs).await?;
-                flush_offers(conn, &dirty_offers, now).await?;
-                w.pending_events +=
-                    crate::watch::sqlite::flush_outbox(conn, &mut before, &alerted, now).await?;
+                conn.flush_audit(&mut audit, now).await?;
+                conn.flush_links(&mut links).await?;
+                conn.flush_runs(&mut dirty_runs).await?;
+                conn.flush_offers(&dirty_offers, now).await?;
+                w.pending_events += conn.flush_outbox(&mut before, &alerted, now).await?;
                 dirty_offers.clear();
                 alerted.clear();
                 w.series.clear();
             }
-            let st = load_series(conn, product.id, cond).await?;
+            let st = conn.load_series(product.id, cond).await?;
             w.series.insert(key, st);
         }
         let (current, open_job) = match w.series.get(&key) {
@@ -820,11 +876,7 @@ async fn ingest_batch(
         });
         let touches_offer = d.publish.is_some() || d.refresh_last_seen;
         if !r.title.is_empty() && r.title != product.title && touches_offer {
-            sqlx::query("UPDATE products SET title = ?1 WHERE id = ?2")
-                .bind(&r.title)
-                .bind(product.id)
-                .execute(&mut *conn)
-                .await?;
+            conn.set_title(product.id, &r.title).await?;
             if let Some(p) = w.products.get_mut(&(r.marketplace.clone(), r.asin.clone())) {
                 p.title = r.title.clone();
             }
@@ -862,10 +914,10 @@ async fn ingest_batch(
                 dirty_runs.insert((product.id, cond, run.first_seen), run);
             } else {
                 // General path: make the database current, then update in SQL.
-                flush_audit(conn, &mut audit, now).await?;
-                flush_runs(conn, &mut dirty_runs).await?;
-                update_runs(conn, product.id, cond, r).await?;
-                let fresh = load_series(conn, product.id, cond).await?;
+                conn.flush_audit(&mut audit, now).await?;
+                conn.flush_runs(&mut dirty_runs).await?;
+                conn.update_runs(product.id, cond, r).await?;
+                let fresh = conn.load_series(product.id, cond).await?;
                 if let Some(st) = w.series.get_mut(&key) {
                     st.tail = fresh.tail;
                 }
@@ -889,14 +941,14 @@ async fn ingest_batch(
         let mut job = open_job;
         if let (Some(req), None) = (d.crawl, job) {
             let trigger = (!r.trusted).then_some(r.key_id);
-            let id = ts::queue_job(conn, product.id, cond, &req, trigger, now).await?;
+            let id = conn.queue_job(product.id, cond, &req, trigger, now).await?;
             job = Some(id);
             if let Some(st) = w.series.get_mut(&key) {
                 st.open_job = Some(id);
             }
         }
         if let (Some(req), Some(job)) = (d.escalate, open_job) {
-            ts::escalate(conn, job, &req).await?;
+            conn.escalate(job, &req).await?;
         }
         if let (true, Some(job)) = (d.attach, job) {
             links.push(ts::Link {
@@ -917,17 +969,16 @@ async fn ingest_batch(
         if let Some(j) = d.credit {
             if let Some(k) = reporters.get_mut(&r.key_id) {
                 k.rep.apply(j, now);
-                ts::save_reputation(conn, r.key_id, &k.rep).await?;
+                conn.save_reputation(r.key_id, &k.rep).await?;
             }
         }
         out.push(outcome);
     }
-    flush_audit(conn, &mut audit, now).await?;
-    ts::flush_links(conn, &mut links).await?;
-    flush_runs(conn, &mut dirty_runs).await?;
-    flush_offers(conn, &dirty_offers, now).await?;
-    w.pending_events +=
-        crate::watch::sqlite::flush_outbox(conn, &mut before, &alerted, now).await?;
+    conn.flush_audit(&mut audit, now).await?;
+    conn.flush_links(&mut links).await?;
+    conn.flush_runs(&mut dirty_runs).await?;
+    conn.flush_offers(&dirty_offers, now).await?;
+    w.pending_events += conn.flush_outbox(&mut before, &alerted, now).await?;
     Ok(out)
 }
 
@@ -946,8 +997,8 @@ pub(crate) struct Verdict {
 /// with a crawl pending. That keeps the common case (a report agreeing
 /// with the published price) free of extra queries.
 #[allow(clippy::too_many_arguments)]
-async fn trust_decision(
-    conn: &mut SqliteConnection,
+async fn trust_decision<D: IngestDb>(
+    conn: &mut D,
     rng: &mut StdRng,
     reporters: &HashMap<KeyId, verify::KeyRep>,
     current: Option<&Offer>,
@@ -980,17 +1031,17 @@ async fn trust_decision(
         };
     let (mut alerts, mut c, mut groups) = (0, 0.0, 0);
     if needs_facts {
-        alerts = ts::alerts_for(
-            conn,
-            key.0,
-            key.1,
-            reading,
-            current.and_then(|o| o.alerted.map(|a| a.1)),
-        )
-        .await?;
+        alerts = conn
+            .alerts_for(
+                key.0,
+                key.1,
+                reading,
+                current.and_then(|o| o.alerted.map(|a| a.1)),
+            )
+            .await?;
         // This batch's earlier reports count too: write them first.
-        flush_audit(conn, audit, now).await?;
-        let recent = ts::recent_reports(conn, key.0, key.1, now).await?;
+        conn.flush_audit(audit, now).await?;
+        let recent = conn.recent_reports(key.0, key.1, now).await?;
         let mut set: Vec<(trust::GroupId, f64)> = recent
             .iter()
             .filter(|x| x.3.matches(&reading))
@@ -1000,7 +1051,7 @@ async fn trust_decision(
         c = trust::corroboration(&set);
         groups = trust::groups::established_groups(&set);
         if !reporter.established && !matches {
-            reporter.within_crawl_limit = ts::within_crawl_limit(conn, r.key_id, &kr, now).await?;
+            reporter.within_crawl_limit = conn.within_crawl_limit(r.key_id, &kr, now).await?;
         }
     }
     let ctx = trust::ReportContext {
@@ -1502,6 +1553,13 @@ impl Storage for SqliteStore {
     /// transaction fails, each batch is retried in a transaction of its
     /// own, so one batch's failure is only its own. A caller whose batch an
     /// earlier writer already applied just takes its result.
+    ///
+    /// The group runs on a blocking thread, on the synchronous connection
+    /// of [`ingest_db`] (cached prepared statements, no hand-off to sqlx's
+    /// worker thread per statement); that thread owns the writer guard
+    /// until the commit ends, so every batch of the group is answered
+    /// even if the request that started it goes away. `accepted` is still
+    /// only answered after the COMMIT returned (WAL, `synchronous=NORMAL`).
     async fn ingest(&self, reports: &[NewReport], now: i64) -> StoreResult<Vec<IngestOutcome>> {
         let (done, mut result) = tokio::sync::oneshot::channel();
         if let Ok(mut q) = self.ingest_queue.lock() {
@@ -1514,20 +1572,54 @@ impl Storage for SqliteStore {
             return Err(StoreError::Database("ingest queue poisoned".into()));
         }
         loop {
-            let mut guard = self.writer.lock().await;
-            if let Ok(out) = result.try_recv() {
-                return out;
+            let mut guard = self.writer.clone().lock_owned().await;
+            match result.try_recv() {
+                Ok(out) => return out,
+                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
+                    return Err(StoreError::Database(
+                        "the ingest group commit failed".into(),
+                    ))
+                }
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
             }
-            let w = guard.as_mut().ok_or_else(closed)?;
+            if guard.is_none() {
+                return Err(closed());
+            }
             let jobs = match self.ingest_queue.lock() {
                 Ok(mut q) => take_group(&mut q),
                 Err(_) => return Err(StoreError::Database("ingest queue poisoned".into())),
             };
-            self.apply_group(w, jobs).await;
-            drop(guard);
+            // The group runs on a blocking thread that owns the writer
+            // guard: it ends (and answers every batch of the group) even
+            // if this request is dropped meanwhile.
+            if !jobs.is_empty() {
+                let outbox = self.outbox.clone();
+                let applied = tokio::task::spawn_blocking(move || {
+                    if let Some(w) = guard.as_mut() {
+                        let run = std::panic::AssertUnwindSafe(|| apply_group(w, jobs, &outbox));
+                        if std::panic::catch_unwind(run).is_err() {
+                            // The group's callers get an error (their
+                            // senders are gone); nothing half-done stays.
+                            w.sync.rollback();
+                            ingest_failed(&mut w.caches);
+                            tracing::error!("ingest group commit panicked; rolled back");
+                        }
+                    }
+                })
+                .await;
+                if let Err(e) = applied {
+                    tracing::error!("ingest group commit task failed: {e}");
+                }
+            }
             // Ours was in that group, or is still queued behind it.
-            if let Ok(out) = result.try_recv() {
-                return out;
+            match result.try_recv() {
+                Ok(out) => return out,
+                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
+                    return Err(StoreError::Database(
+                        "the ingest group commit failed".into(),
+                    ))
+                }
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
             }
         }
     }
