@@ -203,6 +203,7 @@ pub fn json_line(m: &Metrics) -> String {
         "honest_distrusted_by_cause": m.honest_distrusted_by_cause,
         "wrong_price_watcher_share": m.wrong_price_share(),
         "honest_judgements": m.honest_judgements,
+        "waiting_judgements": m.waiting_judgements,
         "reasons": m.reasons,
     })
     .to_string()

@@ -386,7 +386,7 @@ pub mod reason {
     /// The reasons in code order (append only: the codes are on disk).
     /// The first ones are [`crate::trust::decide`]'s, then the reasons a
     /// crawl result writes over a held report's.
-    pub const NAMES: [&str; 26] = [
+    pub const NAMES: [&str; 27] = [
         "too_old",
         "verifier",
         "agrees",
@@ -413,6 +413,7 @@ pub mod reason {
         "other",
         "crawl_limit",
         "published_refuted",
+        "spot_check_skipped",
     ];
 }
 

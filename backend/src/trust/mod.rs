@@ -48,7 +48,8 @@ pub use drift::{drift, DriftTimer};
 pub use groups::{corroboration, group_of, GroupId};
 pub use limits::{escalate, within_crawl_limit, JobPriority, TriggerCounts};
 pub use outcome::{
-    resolve, AttachedReport, Correction, CrawlOutcome, CrawlResult, Resolution, ResolutionKind,
+    judge_waiting, resolve, AttachedReport, Correction, CrawlOutcome, CrawlResult, Resolution,
+    ResolutionKind, WaitingReport,
 };
 pub use reputation::{judge, trust_score, Judgement, Reputation};
 pub use schedule::{

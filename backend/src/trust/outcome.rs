@@ -28,7 +28,7 @@
 //!   judged, the job closes and held reports expire now. A product that
 //!   really disappeared is picked up by the next report or refresh.
 
-use super::{judge, Judgement, Published, Reading, MINUTE_MS};
+use super::{judge, Judgement, Published, Reading, DAY_MS, MINUTE_MS};
 use crate::store::OfferStatus;
 
 /// Held reports expire this long after their crawl was queued.
@@ -36,6 +36,9 @@ pub const HOLD_TTL_MS: i64 = 30 * MINUTE_MS;
 /// A report observed longer than this before the crawl result is not
 /// penalised when the crawl disagrees (see [`resolve`]).
 pub const STALE_REPORT_MS: i64 = HOLD_TTL_MS;
+/// A waiting report ([`judge_waiting`]) is judged by the first crawl of its
+/// product within this time; later it is no longer judged.
+pub const WAITING_HORIZON_MS: i64 = DAY_MS;
 /// Attempts per crawl job (the first plus two retries).
 pub const MAX_ATTEMPTS: u32 = 3;
 
@@ -239,5 +242,58 @@ pub fn resolve(result: &CrawlResult, attached: &[AttachedReport]) -> Resolution 
         alert: true,
         correction,
         judgements,
+    }
+}
+
+/// A report that disagreed with the published price and got no crawl of
+/// its own: its key was over the crawl-trigger limit (`crawl_limit`) or
+/// distrusted (`distrusted_key`). It is stored only, and it waits for the
+/// product's next crawl, whatever queued it ([`judge_waiting`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WaitingReport {
+    /// What it said.
+    pub reading: Reading,
+    /// When it was observed (ms).
+    pub observed_at: i64,
+    /// `A` at decision time.
+    pub alerts: u32,
+    /// The published reading when it arrived, if that was `verified`.
+    pub before: Option<Reading>,
+}
+
+/// How the product's next crawl judges a waiting report (the judgement
+/// TRUST.md gives attached reports, for reports that could not have a crawl
+/// of their own):
+///
+/// * observed more than [`WAITING_HORIZON_MS`] before the crawl: no
+///   evidence (too far apart to say anything);
+/// * the crawl matches the report: confirmed (the report was right, a crawl
+///   queued for another reason shows it);
+/// * the crawl matches the verified price published when the report
+///   arrived (the price was `y` before the report and `y` after it): the
+///   report is judged as an attached one ([`judge`]);
+/// * otherwise the price moved in between: no evidence.
+///
+/// Judgement call (TRUST.md is silent on reports past a crawl-trigger
+/// limit): without it, a flood of fresh keys that the limits keep from
+/// triggering crawls is never judged and never distrusted (`pricewatch
+/// simulate --attack verifier_exhaustion`: 8% of its keys distrusted), or
+/// each key must cost a crawl. Bracketing by two verified observations is
+/// the evidence "the price did not move" can have without a crawl at the
+/// moment of the report. What it cannot see is a price that moved and came
+/// back between two crawls: an honest key over its limit that reported a
+/// short real deal nobody crawled is refuted. Honest keys rarely reach the
+/// limit (`simulate`: one report in 14 days), and distrusted keys are the
+/// other case, whose agreeing reports still earn their way back (rule 1).
+pub fn judge_waiting(w: &WaitingReport, crawled: &Reading, now: i64) -> Judgement {
+    if now - w.observed_at > WAITING_HORIZON_MS {
+        return Judgement::NoEvidence;
+    }
+    if w.reading.matches(crawled) {
+        return Judgement::Confirmed;
+    }
+    match w.before {
+        Some(before) if before.matches(crawled) => judge(&w.reading, crawled, false, w.alerts >= 1),
+        _ => Judgement::NoEvidence,
     }
 }

@@ -297,7 +297,11 @@ fn rule_1_agreeing_reports_refresh_and_are_spot_checked() {
     let d = check(c, ReportStatus::Accepted, "agrees");
     assert!(d.refresh_last_seen && d.publish.is_none() && d.crawl.is_none() && !d.attach);
 
-    // Spot checks: 5% on probation, 0.5% once established.
+    // Spot checks: 5% on probation, 0.5% once established (the last
+    // verification is older than a spot check may be answered from).
+    let mut old = published(10_000, OfferStatus::Verified);
+    old.last_verified_at = Some(c.observed_at - FRESH_VERIFICATION_MS - 1);
+    c.published = Some(old);
     c.reporter = reporter(0.5);
     c.spot_draw = 0.049;
     let d = check(c, ReportStatus::Accepted, "spot_check");
@@ -324,6 +328,91 @@ fn rule_1_agreeing_reports_refresh_and_are_spot_checked() {
     let d = check(c, ReportStatus::Accepted, "spot_check_verified");
     assert_eq!(d.credit, Some(Judgement::Confirmed));
     assert!(d.crawl.is_none() && !d.attach);
+    // ... but not from a provisional or confirmed value (a report moved it).
+    p.status = OfferStatus::Confirmed;
+    c.published = Some(p);
+    let d = check(c, ReportStatus::Accepted, "spot_check");
+    assert!(d.attach && d.credit.is_none());
+}
+
+#[test]
+fn rule_1_a_distrusted_keys_spot_check_never_queues_a_crawl() {
+    let mut c = ctx();
+    c.reported = Reading::in_stock(10_000);
+    let mut old = published(10_000, OfferStatus::Verified);
+    old.last_verified_at = Some(c.observed_at - FRESH_VERIFICATION_MS - 1);
+    c.published = Some(old);
+    c.reporter = reporter(0.0);
+    c.reporter.distrusted = true;
+    c.spot_draw = 0.0;
+    let d = check(c, ReportStatus::Accepted, "spot_check_skipped");
+    assert!(d.crawl.is_none() && !d.attach && d.credit.is_none());
+    // A pending crawl still judges it (free), and so does a fresh verification.
+    c.crawl_pending = true;
+    let d = check(c, ReportStatus::Accepted, "spot_check");
+    assert!(d.attach && d.crawl.is_none());
+    c.crawl_pending = false;
+    c.published = Some(published(10_000, OfferStatus::Verified));
+    let d = check(c, ReportStatus::Accepted, "spot_check_verified");
+    assert_eq!(d.credit, Some(Judgement::Confirmed));
+    // An undrawn one is plain agreement.
+    c.spot_draw = 0.06;
+    check(c, ReportStatus::Accepted, "agrees");
+}
+
+#[test]
+fn waiting_reports_are_judged_by_the_next_crawl_when_it_brackets_them() {
+    use super::outcome::WAITING_HORIZON_MS;
+    let w = WaitingReport {
+        reading: Reading::in_stock(1),
+        observed_at: NOW - 3_600_000,
+        alerts: 2,
+        before: Some(Reading::in_stock(10_000)),
+    };
+    // Verified 10,000 before, crawled 10,000 after: the penny was a lie.
+    assert_eq!(
+        judge_waiting(&w, &Reading::in_stock(10_000), NOW),
+        Judgement::SevereRefuted
+    );
+    // Mild when it would not have alerted and errs by under 50%.
+    let mild = WaitingReport {
+        reading: Reading::in_stock(11_000),
+        alerts: 0,
+        ..w
+    };
+    assert_eq!(
+        judge_waiting(&mild, &Reading::in_stock(10_000), NOW),
+        Judgement::Refuted
+    );
+    // The crawl shows what the report said: confirmed.
+    assert_eq!(
+        judge_waiting(&w, &Reading::in_stock(1), NOW),
+        Judgement::Confirmed
+    );
+    // The price moved in between (crawl shows a third price): no evidence.
+    assert_eq!(
+        judge_waiting(&w, &Reading::in_stock(9_000), NOW),
+        Judgement::NoEvidence
+    );
+    // No verified price before the report: no evidence.
+    let unbracketed = WaitingReport { before: None, ..w };
+    assert_eq!(
+        judge_waiting(&unbracketed, &Reading::in_stock(10_000), NOW),
+        Judgement::NoEvidence
+    );
+    // Past the horizon nobody is judged, even a match.
+    let old = WaitingReport {
+        observed_at: NOW - WAITING_HORIZON_MS - 1,
+        ..w
+    };
+    assert_eq!(
+        judge_waiting(&old, &Reading::in_stock(10_000), NOW),
+        Judgement::NoEvidence
+    );
+    assert_eq!(
+        judge_waiting(&old, &Reading::in_stock(1), NOW),
+        Judgement::NoEvidence
+    );
 }
 
 #[test]

@@ -247,6 +247,10 @@ pub struct Metrics {
     pub attacker_distrusted: u64,
     /// Crawl judgements of honest keys' reports, by judgement.
     pub honest_judgements: BTreeMap<&'static str, u64>,
+    /// Judgements of waiting (stored-only) reports by the next crawl
+    /// ([`super::judge_waiting`]), as `honest_<judgement>` /
+    /// `attacker_<judgement>`.
+    pub waiting_judgements: BTreeMap<String, u64>,
     /// Honest keys at the end.
     pub honest_keys: u64,
     /// Of those, distrusted at the end.

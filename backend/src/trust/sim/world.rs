@@ -5,10 +5,11 @@ use super::{percentile, Attack, Metrics, Rng, SimConfig};
 use crate::store::OfferStatus;
 use crate::trust::groups::established_groups;
 use crate::trust::{
-    agrees, corroboration, decide, drift, escalate, group_of, pick_jobs, refresh_interval, resolve,
-    within_crawl_limit, AttachedReport, CrawlOutcome, CrawlRequest, CrawlResult, DriftTimer,
-    GroupId, JobPriority, Published, QueuedJob, Reading, ReportContext, Reporter, Reputation,
-    ResolutionKind, TriggerCounts, CORROBORATION_WINDOW_MS, DAY_MS, HALF_LIFE_MS, MINUTE_MS,
+    agrees, corroboration, decide, drift, escalate, group_of, judge_waiting, pick_jobs,
+    refresh_interval, resolve, within_crawl_limit, AttachedReport, CrawlOutcome, CrawlRequest,
+    CrawlResult, DriftTimer, GroupId, JobPriority, Published, QueuedJob, Reading, ReportContext,
+    Reporter, Reputation, ResolutionKind, TriggerCounts, WaitingReport, CORROBORATION_WINDOW_MS,
+    DAY_MS, HALF_LIFE_MS, MINUTE_MS,
 };
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
@@ -139,6 +140,8 @@ struct Product {
     popularity: f64,
     job: Option<u64>,
     attached: Vec<(usize, AttachedReport)>,
+    /// Stored-only reports waiting for the next crawl ([`judge_waiting`]).
+    waiting: Vec<(usize, WaitingReport)>,
     recent: VecDeque<Recent>,
     latest: BTreeMap<GroupId, (f64, i64, i64)>,
     drift: DriftTimer,
@@ -297,6 +300,7 @@ impl World {
                 popularity: pop,
                 job: None,
                 attached: Vec::new(),
+                waiting: Vec::new(),
                 recent: VecDeque::new(),
                 latest: BTreeMap::new(),
                 drift: DriftTimer::default(),
@@ -653,6 +657,21 @@ impl World {
         }
         if let Some(j) = d.credit {
             self.keys[k].rep.apply(j, now);
+        }
+        if matches!(d.reason, "crawl_limit" | "distrusted_key") {
+            let before = ctx
+                .published
+                .filter(|o| o.status == OfferStatus::Verified)
+                .map(|o| o.reading);
+            self.products[p].waiting.push((
+                k,
+                WaitingReport {
+                    reading,
+                    observed_at,
+                    alerts,
+                    before,
+                },
+            ));
         }
         if let Some(status) = d.publish {
             self.touch(p);
@@ -1091,6 +1110,25 @@ impl World {
             self.keys[k].rep.apply(*j, now);
             if window && !self.keys[k].attacker {
                 *self.m.honest_judgements.entry(j.as_str()).or_insert(0) += 1;
+            }
+        }
+        if let CrawlOutcome::Observed(crawled) = outcome {
+            let waiting = std::mem::take(&mut self.products[p].waiting);
+            for (k, w) in waiting {
+                let j = judge_waiting(&w, &crawled, now);
+                self.keys[k].rep.apply(j, now);
+                if window {
+                    let who = if self.keys[k].attacker {
+                        "attacker"
+                    } else {
+                        "honest"
+                    };
+                    *self
+                        .m
+                        .waiting_judgements
+                        .entry(format!("{who}_{}", j.as_str()))
+                        .or_insert(0) += 1;
+                }
             }
         }
         if let Some(c) = res.correction {
