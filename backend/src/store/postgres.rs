@@ -863,6 +863,11 @@ async fn ingest_batch(
             }];
             tp::flush_links(conn, &mut links).await?;
         }
+        // Stored only, no crawl of its own: waits for the series' next crawl.
+        if verify::waits(&d) {
+            let row = verify::Waiting::of(r, &d, current.as_ref(), v.alerts, now);
+            tp::insert_waiting(conn, key.0, i64::from(key.1), &row).await?;
+        }
         if let Some(j) = d.credit {
             if let Some(k) = reporters.get_mut(&r.key_id) {
                 k.rep.apply(j, now);
@@ -1272,7 +1277,13 @@ async fn finish_in_tx(
     if let Some(o) = observation {
         ingest_batch(conn, store, fresh, std::slice::from_ref(o), now, decided).await?;
     }
+    // The series' waiting reports are judged by this crawl too (below).
+    let waiting = match crawl {
+        trust::CrawlOutcome::Observed(_) => tp::take_waiting(conn, product, cond).await?,
+        _ => Vec::new(),
+    };
     let mut ids: Vec<KeyId> = links.iter().map(|l| l.key_id).collect();
+    ids.extend(waiting.iter().map(|w| w.key_id));
     ids.sort_unstable();
     ids.dedup();
     let mut reps = tp::load_reporters(conn, &ids).await?;
@@ -1304,6 +1315,9 @@ async fn finish_in_tx(
                 }
             }
         }
+    }
+    if let trust::CrawlOutcome::Observed(crawled) = crawl {
+        tp::judge_waiting(conn, product, cond, &waiting, &crawled, &mut reps, now).await?;
     }
     for k in &ids {
         if let Some(rep) = reps.get(k) {
@@ -2175,6 +2189,8 @@ impl Storage for PostgresStore {
     async fn verification_tick(&self, now: i64) -> StoreResult<verify::TickStats> {
         let mut stats = verify::TickStats::default();
         let mut tx = self.pool.begin().await?;
+        stats.waiting_purged =
+            tp::purge_waiting(&mut tx, now - trust::outcome::WAITING_HORIZON_MS).await?;
         for id in tp::expired_holds(&mut tx, now).await? {
             // Locked, and skipped when a result is being applied to it.
             let locked: Option<i64> = sqlx::query_scalar(

@@ -966,6 +966,11 @@ async fn ingest_batch<D: IngestDb>(
                 agreed_verified: v.agreed_verified,
             });
         }
+        // Stored only, no crawl of its own: waits for the series' next crawl.
+        if verify::waits(&d) {
+            let row = verify::Waiting::of(r, &d, current.as_ref(), v.alerts, now);
+            conn.insert_waiting(product.id, cond, &row).await?;
+        }
         if let Some(j) = d.credit {
             if let Some(k) = reporters.get_mut(&r.key_id) {
                 k.rep.apply(j, now);
@@ -1219,8 +1224,14 @@ async fn finish_in_tx(
     if let Some(o) = observation {
         ingest_batch(w, conn, std::slice::from_ref(o), now).await?;
     }
+    // The series' waiting reports are judged by this crawl too (below).
+    let waiting = match crawl {
+        trust::CrawlOutcome::Observed(_) => ts::take_waiting(conn, job.product, job.cond).await?,
+        _ => Vec::new(),
+    };
     // Judge the attached reports.
     let mut ids: Vec<KeyId> = links.iter().map(|l| l.key_id).collect();
+    ids.extend(waiting.iter().map(|w| w.key_id));
     ids.sort_unstable();
     ids.dedup();
     let mut reps = ts::load_reporters(conn, &ids).await?;
@@ -1252,6 +1263,18 @@ async fn finish_in_tx(
                 }
             }
         }
+    }
+    if let trust::CrawlOutcome::Observed(crawled) = crawl {
+        ts::judge_waiting(
+            conn,
+            job.product,
+            job.cond,
+            &waiting,
+            &crawled,
+            &mut reps,
+            now,
+        )
+        .await?;
     }
     for k in &ids {
         if let Some(rep) = reps.get(k) {
@@ -1327,7 +1350,10 @@ async fn tick_in_tx(
     conn: &mut SqliteConnection,
     now: i64,
 ) -> StoreResult<verify::TickStats> {
-    let mut stats = verify::TickStats::default();
+    let mut stats = verify::TickStats {
+        waiting_purged: ts::purge_waiting(conn, now - trust::outcome::WAITING_HORIZON_MS).await?,
+        ..Default::default()
+    };
     for id in ts::expired_holds(conn, now).await? {
         let Some(job) = ts::job_row(conn, id).await? else {
             continue;

@@ -3,8 +3,8 @@
 //! its writer connection inside `BEGIN IMMEDIATE`, or a read connection.
 
 use super::verify::{
-    key_rep_from_row, reason, status, CorrectionRow, JobState, KeyRep, LeasedJob, QueueDepth,
-    DRIFT_BATCH, KEY_REP_COLS, REFRESH_BATCH,
+    key_rep_from_row, reason, refutes, status, CorrectionRow, JobState, KeyRep, LeasedJob,
+    QueueDepth, Waiting, DRIFT_BATCH, KEY_REP_COLS, REFRESH_BATCH,
 };
 use super::{code, KeyId, ProductId, StoreError, StoreResult};
 use crate::trust::{self, CrawlRequest, GroupId, QueuedJob, Reading, Reputation};
@@ -862,10 +862,14 @@ pub(crate) async fn refute_published(
     Ok(refuted.len())
 }
 
-/// `DELETE /v1/me`: the key's links to jobs go (its audit rows lose the
-/// key too), and the jobs it triggered forget it.
+/// `DELETE /v1/me`: the key's links to jobs and its waiting reports go
+/// (its audit rows lose the key too), and the jobs it triggered forget it.
 pub(crate) async fn erase_key(conn: &mut SqliteConnection, key: KeyId) -> StoreResult<()> {
     sqlx::query("DELETE FROM verification_reports WHERE key_id = ?1")
+        .bind(key)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM waiting_reports WHERE key_id = ?1")
         .bind(key)
         .execute(&mut *conn)
         .await?;
@@ -887,6 +891,138 @@ pub(crate) async fn purge_jobs(conn: &mut SqliteConnection, before: i64) -> Stor
     .execute(&mut *conn)
     .await?;
     let res = sqlx::query("DELETE FROM verification_jobs WHERE state = 2 AND finished_at < ?1")
+        .bind(before)
+        .execute(&mut *conn)
+        .await?;
+    Ok(res.rows_affected())
+}
+
+// ---- Waiting reports (`verify`'s module docs) ----
+
+/// Inserts a waiting report (one statement; a repeated one is ignored).
+pub(crate) async fn insert_waiting(
+    conn: &mut SqliteConnection,
+    product: ProductId,
+    cond: i64,
+    w: &Waiting,
+) -> StoreResult<()> {
+    let r = &w.report;
+    sqlx::query(
+        "INSERT OR IGNORE INTO waiting_reports (product_id, condition, key_id, nonce, \
+           received_at, observed_at, price_minor, availability, alerts, before_price_minor, \
+           before_availability, in_history) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )
+    .bind(product)
+    .bind(cond)
+    .bind(w.key_id)
+    .bind(&w.nonce[..])
+    .bind(w.received_at)
+    .bind(r.observed_at)
+    .bind(r.reading.price)
+    .bind(code::availability(r.reading.availability))
+    .bind(i64::from(r.alerts))
+    .bind(r.before.and_then(|b| b.price))
+    .bind(r.before.map(|b| code::availability(b.availability)))
+    .bind(i64::from(w.in_history))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Takes (reads and deletes) every waiting report of a series, oldest
+/// observation first.
+pub(crate) async fn take_waiting(
+    conn: &mut SqliteConnection,
+    product: ProductId,
+    cond: i64,
+) -> StoreResult<Vec<Waiting>> {
+    let rows = sqlx::query(
+        "DELETE FROM waiting_reports WHERE product_id = ?1 AND condition = ?2 \
+         RETURNING key_id, nonce, received_at, observed_at, price_minor, availability, alerts, \
+           before_price_minor, before_availability, in_history",
+    )
+    .bind(product)
+    .bind(cond)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let nonce: Vec<u8> = row.try_get("nonce")?;
+        let before_avail: Option<i64> = row.try_get("before_availability")?;
+        out.push(Waiting {
+            key_id: row.try_get("key_id")?,
+            nonce: <[u8; 16]>::try_from(nonce.as_slice())
+                .map_err(|_| StoreError::Database("stored nonce is not 16 bytes".into()))?,
+            received_at: row.try_get("received_at")?,
+            report: trust::WaitingReport {
+                reading: Reading {
+                    price: row.try_get("price_minor")?,
+                    availability: code::availability_from(row.try_get("availability")?),
+                },
+                observed_at: row.try_get("observed_at")?,
+                alerts: u32::try_from(row.try_get::<i64, _>("alerts")?).unwrap_or(u32::MAX),
+                before: match before_avail {
+                    Some(a) => Some(Reading {
+                        price: row.try_get("before_price_minor")?,
+                        availability: code::availability_from(a),
+                    }),
+                    None => None,
+                },
+            },
+            in_history: row.try_get::<i64, _>("in_history")? != 0,
+        });
+    }
+    // RETURNING gives no order guarantee.
+    out.sort_by_key(|w| (w.report.observed_at, w.key_id, w.nonce));
+    Ok(out)
+}
+
+/// Judges the waiting reports `waiting` (just taken) of a series by the
+/// crawled reading: each judgement goes to its key's evidence in `reps`
+/// (the caller saves them); refuted ones get the refuted status and leave
+/// the runs when they were counted there. Returns how many were refuted.
+pub(crate) async fn judge_waiting(
+    conn: &mut SqliteConnection,
+    product: ProductId,
+    cond: i64,
+    waiting: &[Waiting],
+    crawled: &Reading,
+    reps: &mut HashMap<KeyId, KeyRep>,
+    now: i64,
+) -> StoreResult<usize> {
+    let mut refuted = Vec::new();
+    for w in waiting {
+        let j = trust::judge_waiting(&w.report, crawled, now);
+        if let Some(k) = reps.get_mut(&w.key_id) {
+            k.rep.apply(j, now);
+        }
+        if refutes(j) {
+            // Marked before any removal: a removal recomputes run
+            // boundaries from the rows that are not refuted.
+            sqlx::query(
+                "UPDATE reports SET status = ?1, reason = ?2 WHERE key_id = ?3 AND nonce = ?4",
+            )
+            .bind(status::REFUTED)
+            .bind(reason::code("crawl_refuted"))
+            .bind(w.key_id)
+            .bind(&w.nonce[..])
+            .execute(&mut *conn)
+            .await?;
+            refuted.push(w);
+        }
+    }
+    // Oldest first (`waiting` is in observation order).
+    for w in refuted.iter().filter(|w| w.in_history) {
+        remove_observation(conn, product, cond, w.report.observed_at, w.report.reading).await?;
+    }
+    Ok(refuted.len())
+}
+
+/// Deletes the waiting reports observed before `before` (past the horizon:
+/// no crawl may judge them any more).
+pub(crate) async fn purge_waiting(conn: &mut SqliteConnection, before: i64) -> StoreResult<u64> {
+    let res = sqlx::query("DELETE FROM waiting_reports WHERE observed_at < ?1")
         .bind(before)
         .execute(&mut *conn)
         .await?;

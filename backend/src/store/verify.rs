@@ -72,7 +72,26 @@
 //!   corroboration: the key's network hash at registration plus its
 //!   registration day ([`crate::trust::group_of`]); held and refuted
 //!   reports do not back the current price.
-//! * **Privacy**: `DELETE /v1/me` removes the key's job links; finished
+//! * **Waiting reports** ([`trust::judge_waiting`]): a report stored only
+//!   because its key was over its crawl-trigger limit (`crawl_limit`) or
+//!   distrusted (`distrusted_key`) gets a row in `waiting_reports` in the
+//!   ingest transaction ([`Waiting`]). When any job of its series finishes
+//!   with an `observed` reading (whatever queued it), every waiting row of
+//!   the series is judged in the same transaction, applied to its key's
+//!   reputation like an attached report's, and deleted. A refuted one gets
+//!   the refuted status (reason `crawl_refuted`) and, when it was counted
+//!   into the runs (`crawl_limit` ones are, [`enters_history`]), leaves
+//!   them like a refuted published report. A confirmed or unjudged one
+//!   keeps its status. Judgement calls: refuted waiting reports write no
+//!   corrections row and do not change the job's outcome (they were never
+//!   published and never the job's reason; the row explains itself through
+//!   the report's status and reason); `before` is the published reading
+//!   when the offer's status was `verified` or `corrected` (a corrected
+//!   offer shows the crawl's reading, as verified does). Failed, given-up
+//!   and not-found crawls judge nobody. Rows older than
+//!   [`trust::outcome::WAITING_HORIZON_MS`] are deleted by the tick.
+//! * **Privacy**: `DELETE /v1/me` removes the key's job links and waiting
+//!   rows; finished
 //!   jobs and their links are purged with the audit rows; corrections
 //!   stay (history shows them, they name no key).
 
@@ -331,6 +350,8 @@ pub struct TickStats {
     pub refresh_queued: u64,
     /// Drift-check jobs queued.
     pub drift_queued: u64,
+    /// Waiting reports past the horizon deleted unjudged.
+    pub waiting_purged: u64,
 }
 
 /// Queue depth for `/metrics`: open jobs by state and criticality.
@@ -415,6 +436,75 @@ pub mod reason {
         "published_refuted",
         "spot_check_skipped",
     ];
+}
+
+/// Whether a decided report waits for its series' next crawl (see the
+/// module docs): stored only, with no crawl of its own.
+pub fn waits(d: &trust::Decision) -> bool {
+    matches!(d.reason, "crawl_limit" | "distrusted_key")
+}
+
+/// A waiting report (row of `waiting_reports`, see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Waiting {
+    /// The report's key.
+    pub key_id: KeyId,
+    /// The report's nonce (with `key_id`, the audit row).
+    pub nonce: [u8; 16],
+    /// When it was received (PostgreSQL's audit partitions).
+    pub received_at: i64,
+    /// What it said, when, `A`, and the verified reading before it.
+    pub report: trust::WaitingReport,
+    /// It was counted into the history runs.
+    pub in_history: bool,
+}
+
+impl Waiting {
+    /// The row for report `r` decided as `d` against the published offer
+    /// `current` (before the decision), with `A` = `alerts`.
+    pub fn of(
+        r: &NewReport,
+        d: &trust::Decision,
+        current: Option<&Offer>,
+        alerts: u32,
+        now: i64,
+    ) -> Self {
+        Waiting {
+            key_id: r.key_id,
+            nonce: r.nonce,
+            received_at: now,
+            report: trust::WaitingReport {
+                reading: Reading {
+                    price: r.price_minor,
+                    availability: r.availability,
+                },
+                observed_at: r.observed_at,
+                alerts,
+                before: waiting_before(current),
+            },
+            in_history: enters_history(d),
+        }
+    }
+}
+
+/// The `before` of a waiting report: the published reading when it is a
+/// crawl's (status `verified`, or `corrected`, which shows the crawl's
+/// reading too).
+pub fn waiting_before(current: Option<&Offer>) -> Option<Reading> {
+    current
+        .filter(|o| matches!(o.status, OfferStatus::Verified | OfferStatus::Corrected))
+        .map(|o| Reading {
+            price: o.price_minor,
+            availability: o.availability,
+        })
+}
+
+/// Whether a judgement refutes (the report's status becomes `refuted`).
+pub fn refutes(j: trust::Judgement) -> bool {
+    matches!(
+        j,
+        trust::Judgement::Refuted | trust::Judgement::SevereRefuted
+    )
 }
 
 /// Whether a decided report enters the history runs (see

@@ -24,7 +24,7 @@
 //! libsqlite3-sys`).
 
 use super::super::trust_sqlite as ts;
-use super::super::verify::{status, KeyRep, KEY_REP_COLS};
+use super::super::verify::{status, KeyRep, Waiting, KEY_REP_COLS};
 use super::super::{
     code, plan_run_update, KeyId, NewReport, Offer, OfferStatus, ProductId, Run, RunPlan,
     StoreError, StoreResult,
@@ -155,6 +155,13 @@ pub(super) trait IngestDb: Send {
         key_id: KeyId,
         rep: &Reputation,
     ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Inserts a waiting report (`trust_sqlite::insert_waiting`).
+    fn insert_waiting(
+        &mut self,
+        product: ProductId,
+        cond: i64,
+        w: &Waiting,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
 }
 
 impl IngestDb for SqliteConnection {
@@ -260,6 +267,14 @@ impl IngestDb for SqliteConnection {
     }
     async fn save_reputation(&mut self, key_id: KeyId, rep: &Reputation) -> StoreResult<()> {
         ts::save_reputation(self, key_id, rep).await
+    }
+    async fn insert_waiting(
+        &mut self,
+        product: ProductId,
+        cond: i64,
+        w: &Waiting,
+    ) -> StoreResult<()> {
+        ts::insert_waiting(self, product, cond, w).await
     }
 }
 
@@ -1048,6 +1063,37 @@ impl IngestDb for SyncDb {
                 rep.severe_at[0],
                 rep.severe_at[1],
                 key_id
+            ])?;
+        Ok(())
+    }
+
+    async fn insert_waiting(
+        &mut self,
+        product: ProductId,
+        cond: i64,
+        w: &Waiting,
+    ) -> StoreResult<()> {
+        let r = &w.report;
+        self.conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO waiting_reports (product_id, condition, key_id, nonce, \
+                   received_at, observed_at, price_minor, availability, alerts, \
+                   before_price_minor, before_availability, in_history) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?
+            .execute(params![
+                product,
+                cond,
+                w.key_id,
+                &w.nonce[..],
+                w.received_at,
+                r.observed_at,
+                r.reading.price,
+                code::availability(r.reading.availability),
+                i64::from(r.alerts),
+                r.before.and_then(|b| b.price),
+                r.before.map(|b| code::availability(b.availability)),
+                i64::from(w.in_history),
             ])?;
         Ok(())
     }
