@@ -913,3 +913,361 @@ both!(
     a_group_of_fresh_keys_shares_its_crawl_allowance,
     group_limit
 );
+
+// ---- Waiting reports: stored only (over the crawl-trigger limit, or a
+// distrusted key's), judged by the series' next crawl ----
+
+/// The product a key's first crawl is about (it keeps that crawl open).
+const OTHER_ASIN: &str = "B0WAITING1";
+
+/// The nonce [`report`] gives report `n` of `key_id`.
+fn nonce_of(key_id: i64, n: u32) -> [u8; 16] {
+    report(key_id, n, None, 0).nonce
+}
+
+/// A fresh key (registered a minute before `t`, its own group) over its
+/// crawl-trigger limit: its cold start of another product queued a crawl
+/// that is still open.
+async fn key_over_limit(db: &Db, seed: u8, t: i64) -> i64 {
+    let k = key(db, seed, t - MIN).await;
+    let mut r = report(k, 900, Some(1000), t);
+    r.asin = OTHER_ASIN.into();
+    assert_eq!(ingest(db, r, t).await, IngestOutcome::Provisional);
+    k
+}
+
+/// Runs a query on the test's database (`$n` placeholders).
+async fn fetch_row<T>(db: &Db, sql: &str, key: i64, nonce: Option<[u8; 16]>) -> T
+where
+    T: Send + Unpin,
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>,
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+{
+    if db.url.starts_with("sqlite") {
+        let mut c = sqlx::SqliteConnection::connect(&db.url)
+            .await
+            .expect("conn");
+        let sql = sql.replace('$', "?");
+        let mut q = sqlx::query_as::<_, T>(&sql).bind(key);
+        if let Some(n) = nonce {
+            q = q.bind(n.to_vec());
+        }
+        q.fetch_one(&mut c).await.expect("select")
+    } else {
+        let mut c = sqlx::PgConnection::connect(&db.url).await.expect("conn");
+        let mut q = sqlx::query_as::<_, T>(sql).bind(key);
+        if let Some(n) = nonce {
+            q = q.bind(n.to_vec());
+        }
+        q.fetch_one(&mut c).await.expect("select")
+    }
+}
+
+/// Status code and reason of report `n` of `key`.
+async fn report_state(db: &Db, key: i64, n: u32) -> (i64, &'static str) {
+    let (status, reason): (i64, Option<i64>) = fetch_row(
+        db,
+        "SELECT CAST(status AS BIGINT), CAST(reason AS BIGINT) FROM reports \
+         WHERE key_id = $1 AND nonce = $2",
+        key,
+        Some(nonce_of(key, n)),
+    )
+    .await;
+    (
+        status,
+        backend::store::verify::reason::name(reason.unwrap_or(0)),
+    )
+}
+
+/// Waiting rows of `key`.
+async fn waiting_rows(db: &Db, key: i64) -> i64 {
+    let (n,): (i64,) = fetch_row(
+        db,
+        "SELECT CAST(count(*) AS BIGINT) FROM waiting_reports WHERE key_id = $1",
+        key,
+        None,
+    )
+    .await;
+    n
+}
+
+/// The open crawl of [`ASIN`] (other products' jobs may be leased too).
+async fn lease_asin(db: &Db, verifier: i64, now: i64) -> backend::store::verify::LeasedJob {
+    let jobs = db
+        .store
+        .lease_jobs(verifier, 10, 60_000, now)
+        .await
+        .expect("lease");
+    let mine: Vec<_> = jobs.iter().filter(|j| j.asin == ASIN).collect();
+    assert_eq!(mine.len(), 1, "{jobs:?}");
+    mine[0].clone()
+}
+
+/// Another key (on probation, within its limit) reports a small change:
+/// published provisional, and a crawl of the product is queued (this crawl
+/// is not the waiting report's).
+async fn queue_crawl_by_another_report(db: &Db, seed: u8, t: i64) -> i64 {
+    let other = key(db, seed, T0 - 90 * DAY).await;
+    assert_eq!(
+        ingest(db, report(other, 1, Some(4900), t), t).await,
+        IngestOutcome::Provisional
+    );
+    other
+}
+
+/// The crawl of [`ASIN`] observes `price` at `now`.
+async fn crawl_observes(db: &Db, verifier: i64, price: i64, now: i64) -> ResultApplied {
+    let job = lease_asin(db, verifier, now).await;
+    db.store
+        .finish_job(
+            job.id,
+            VerifierOutcome::Observed,
+            Some(&verified(verifier, 50, price, now)),
+            now,
+        )
+        .await
+        .expect("finish")
+}
+
+/// (a) A penny price from a fresh key over its limit on a verified,
+/// watched product: stored (`crawl_limit`), in the runs meanwhile; the
+/// next crawl (queued by another report) reads the old verified price:
+/// severe refutation (the key is distrusted), the report is refuted and
+/// leaves the runs, so the lowest price is the real one again.
+async fn waiting_penny(db: Db) {
+    let v = key(&db, 1, T0 - 90 * DAY).await;
+    let watcher = key(&db, 4, T0 - 90 * DAY).await;
+    baseline(&db, v, 5000, T0).await;
+    watch(&db, watcher, 4000, T0).await;
+    let t = T0 + 5 * MIN;
+    let k = key_over_limit(&db, 20, t).await;
+    assert_eq!(
+        ingest(&db, report(k, 1, Some(1), t), t).await,
+        IngestOutcome::Stored
+    );
+    assert_eq!(
+        report_state(&db, k, 1).await,
+        (IngestOutcome::Stored.code(), "crawl_limit")
+    );
+    assert_eq!(waiting_rows(&db, k).await, 1);
+    assert_eq!(offer(&db).await.offer.price_minor, Some(5000));
+    assert_eq!(runs(&db).await, vec![(T0, Some(5000), 1), (t, Some(1), 1)]);
+    assert_eq!(offer(&db).await.lowest, Some((1, t)), "meanwhile");
+    let st = db.store.process_outbox(t, 100).await.expect("outbox");
+    assert_eq!(st.alerts, 0, "a stored report fires nothing");
+    // Another report queues the product's next crawl; it reads 5000.
+    let other = queue_crawl_by_another_report(&db, 3, t + MIN).await;
+    let now = t + 3 * MIN;
+    let r = crawl_observes(&db, v, 5000, now).await;
+    assert!(matches!(r, ResultApplied::Finished { .. }), "{r:?}");
+    // Severe refutation of a new key: beta 1 + 5, distrusted.
+    assert_eq!(evidence(&db, k).await, (1.0, 6.0));
+    assert_eq!(
+        report_state(&db, k, 1).await,
+        (backend::store::verify::status::REFUTED, "crawl_refuted")
+    );
+    assert_eq!(waiting_rows(&db, k).await, 0);
+    // The penny and the refuted provisional 4900 left the runs; the two
+    // verified observations merged around them.
+    assert_eq!(runs(&db).await, vec![(T0, Some(5000), 2)]);
+    let o = offer(&db).await;
+    assert_eq!(o.lowest, Some((5000, now)));
+    assert_eq!(o.offer.price_minor, Some(5000));
+    // The attached report was judged as before (plain refutation).
+    assert_eq!(evidence(&db, other).await, (1.0, 2.0));
+    // A distrusted key's next deviating report is stored (and waits).
+    let t2 = now + MIN;
+    assert_eq!(
+        ingest(&db, report(k, 2, Some(1), t2), t2).await,
+        IngestOutcome::Stored
+    );
+    assert_eq!(
+        report_state(&db, k, 2).await,
+        (IngestOutcome::Stored.code(), "distrusted_key")
+    );
+    assert_eq!(waiting_rows(&db, k).await, 1);
+}
+both!(
+    a_waiting_penny_price_is_refuted_by_the_next_crawl,
+    waiting_penny
+);
+
+/// (b) The price moved: the crawl reads neither the waiting report's price
+/// nor the verified one it replaced: no evidence, the report keeps its
+/// status and its place in history; the row is gone.
+async fn waiting_moved(db: Db) {
+    let v = key(&db, 1, T0 - 90 * DAY).await;
+    baseline(&db, v, 5000, T0).await;
+    let t = T0 + 5 * MIN;
+    let k = key_over_limit(&db, 20, t).await;
+    assert_eq!(
+        ingest(&db, report(k, 1, Some(2000), t), t).await,
+        IngestOutcome::Stored
+    );
+    queue_crawl_by_another_report(&db, 3, t + MIN).await;
+    crawl_observes(&db, v, 4000, t + 3 * MIN).await;
+    assert_eq!(evidence(&db, k).await, (1.0, 1.0));
+    assert_eq!(
+        report_state(&db, k, 1).await,
+        (IngestOutcome::Stored.code(), "crawl_limit")
+    );
+    assert_eq!(waiting_rows(&db, k).await, 0);
+    assert!(runs(&db).await.contains(&(t, Some(2000), 1)));
+}
+both!(
+    a_waiting_report_is_no_evidence_when_the_price_moved,
+    waiting_moved
+);
+
+/// (c) The crawl reads the waiting report's price: confirmed (alpha up),
+/// status kept.
+async fn waiting_confirmed(db: Db) {
+    let v = key(&db, 1, T0 - 90 * DAY).await;
+    baseline(&db, v, 5000, T0).await;
+    let t = T0 + 5 * MIN;
+    let k = key_over_limit(&db, 20, t).await;
+    assert_eq!(
+        ingest(&db, report(k, 1, Some(2000), t), t).await,
+        IngestOutcome::Stored
+    );
+    queue_crawl_by_another_report(&db, 3, t + MIN).await;
+    crawl_observes(&db, v, 2000, t + 3 * MIN).await;
+    assert_eq!(evidence(&db, k).await, (2.0, 1.0));
+    assert_eq!(
+        report_state(&db, k, 1).await,
+        (IngestOutcome::Stored.code(), "crawl_limit")
+    );
+    assert_eq!(waiting_rows(&db, k).await, 0);
+    // It stays in the runs: with the crawl's observation once the refuted
+    // provisional 4900 between them left.
+    assert_eq!(
+        runs(&db).await,
+        vec![(T0, Some(5000), 1), (t, Some(2000), 2)]
+    );
+}
+both!(
+    a_waiting_report_the_crawl_agrees_with_is_confirmed,
+    waiting_confirmed
+);
+
+/// (d) Past the horizon (a day) the tick deletes the row; the next crawl
+/// judges nobody.
+async fn waiting_horizon(db: Db) {
+    let v = key(&db, 1, T0 - 90 * DAY).await;
+    baseline(&db, v, 5000, T0).await;
+    let t = T0 + 5 * MIN;
+    let k = key_over_limit(&db, 20, t).await;
+    assert_eq!(
+        ingest(&db, report(k, 1, Some(1), t), t).await,
+        IngestOutcome::Stored
+    );
+    let st = db
+        .store
+        .verification_tick(t + DAY - MIN)
+        .await
+        .expect("tick");
+    assert_eq!(st.waiting_purged, 0);
+    assert_eq!(waiting_rows(&db, k).await, 1);
+    let st = db
+        .store
+        .verification_tick(t + DAY + MIN)
+        .await
+        .expect("tick");
+    assert_eq!(st.waiting_purged, 1);
+    assert_eq!(waiting_rows(&db, k).await, 0);
+    let t2 = t + DAY + 2 * MIN;
+    queue_crawl_by_another_report(&db, 3, t2).await;
+    crawl_observes(&db, v, 5000, t2 + MIN).await;
+    assert_eq!(evidence(&db, k).await, (1.0, 1.0), "judged by nobody");
+    assert_eq!(
+        report_state(&db, k, 1).await,
+        (IngestOutcome::Stored.code(), "crawl_limit")
+    );
+}
+both!(
+    waiting_reports_past_the_horizon_are_purged_unjudged,
+    waiting_horizon
+);
+
+/// (e) A distrusted key's disagreeing report waits (kept out of the runs)
+/// and the next crawl judges it: refuted, one more unit of negative
+/// evidence.
+async fn waiting_distrusted(db: Db) {
+    let v = key(&db, 1, T0 - 90 * DAY).await;
+    let k = key(&db, 2, T0 - 90 * DAY).await;
+    set_evidence(&db, k, 1.0, 9.0, T0).await;
+    baseline(&db, v, 5000, T0).await;
+    let t = T0 + 5 * MIN;
+    assert_eq!(
+        ingest(&db, report(k, 1, Some(4000), t), t).await,
+        IngestOutcome::Stored
+    );
+    assert_eq!(
+        report_state(&db, k, 1).await,
+        (IngestOutcome::Stored.code(), "distrusted_key")
+    );
+    assert_eq!(waiting_rows(&db, k).await, 1);
+    queue_crawl_by_another_report(&db, 3, t + MIN).await;
+    let now = t + 3 * MIN;
+    crawl_observes(&db, v, 5000, now).await;
+    let (alpha, beta) = evidence(&db, k).await;
+    let decayed = 1.0 + 8.0 * (-((now - T0) as f64) / (30.0 * DAY as f64)).exp2();
+    assert_eq!(alpha, 1.0);
+    assert!((beta - (decayed + 1.0)).abs() < 1e-9, "{beta} vs {decayed}");
+    assert_eq!(
+        report_state(&db, k, 1).await,
+        (backend::store::verify::status::REFUTED, "crawl_refuted")
+    );
+    assert_eq!(waiting_rows(&db, k).await, 0);
+    assert!(runs(&db).await.iter().all(|r| r.1 != Some(4000)));
+}
+both!(
+    a_distrusted_keys_waiting_report_is_judged,
+    waiting_distrusted
+);
+
+/// Failed and not-found crawls judge nobody (the row keeps waiting);
+/// erasing the key deletes its rows.
+async fn waiting_failed_and_erased(db: Db) {
+    let v = key(&db, 1, T0 - 90 * DAY).await;
+    baseline(&db, v, 5000, T0).await;
+    let t = T0 + 5 * MIN;
+    let k = key_over_limit(&db, 20, t).await;
+    assert_eq!(
+        ingest(&db, report(k, 1, Some(1), t), t).await,
+        IngestOutcome::Stored
+    );
+    queue_crawl_by_another_report(&db, 3, t + MIN).await;
+    let job = lease_asin(&db, v, t + 2 * MIN).await;
+    let r = db
+        .store
+        .finish_job(job.id, VerifierOutcome::Failed, None, t + 2 * MIN)
+        .await
+        .expect("finish");
+    assert_eq!(r, ResultApplied::Retrying { attempts: 1 });
+    assert_eq!(waiting_rows(&db, k).await, 1);
+    let job = lease_asin(&db, v, t + 4 * MIN).await;
+    let r = db
+        .store
+        .finish_job(job.id, VerifierOutcome::NotFound, None, t + 4 * MIN)
+        .await
+        .expect("finish");
+    assert!(
+        matches!(
+            r,
+            ResultApplied::Finished {
+                outcome: JobOutcome::NotFound,
+                ..
+            }
+        ),
+        "{r:?}"
+    );
+    assert_eq!(waiting_rows(&db, k).await, 1);
+    assert_eq!(evidence(&db, k).await, (1.0, 1.0));
+    db.store.erase_key(k, t + 5 * MIN).await.expect("erase");
+    assert_eq!(waiting_rows(&db, k).await, 0);
+}
+both!(
+    failed_crawls_judge_no_waiting_report_and_erasure_deletes_them,
+    waiting_failed_and_erased
+);
