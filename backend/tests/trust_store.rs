@@ -5,8 +5,10 @@
 //! to alert, refuted (correction row, correction alert, penalty, history
 //! exclusion), confirmed (held alert released, credit), failed crawls
 //! (retries, then hold expiry), lease expiry, idempotent results, the
-//! 10-minute rule, summary status, durability across a reopen and
-//! (PostgreSQL) concurrent leases that never share a job.
+//! 10-minute rule, summary status, durability across a reopen,
+//! (PostgreSQL) concurrent leases that never share a job, and waiting
+//! reports (stored only over the crawl-trigger limit or from a distrusted
+//! key, judged by the product's next crawl, purged past the horizon).
 
 use backend::notify::AlertKind;
 use backend::store::verify::{JobOutcome, ResultApplied, VerifierOutcome};
