@@ -16,6 +16,7 @@
 //!   statements; everything else writes through sqlx. Both writers are
 //!   used only while holding the writer mutex, so they never overlap.
 
+mod checkpoint;
 mod ingest_db;
 
 use super::trust_sqlite as ts;
@@ -112,6 +113,8 @@ pub struct SqliteStore {
     ingest_queue: std::sync::Mutex<Vec<IngestJob>>,
     /// Woken after a commit that wrote outbox events (the notifier).
     outbox: Arc<tokio::sync::Notify>,
+    /// The background WAL checkpoints (`None` once closed).
+    checkpointer: std::sync::Mutex<Option<checkpoint::Checkpointer>>,
 }
 
 /// The file path of a `sqlite://PATH` / `sqlite:PATH` URL (query stripped).
@@ -282,13 +285,16 @@ impl SqliteStore {
             .min_connections(1)
             .connect_with(opts)
             .await?;
-        let sync = {
+        let (sync, checkpointer) = {
             let path = path.clone();
-            tokio::task::spawn_blocking(move || SyncDb::open(&path))
-                .await
-                .map_err(|e| {
-                    StoreError::Database(format!("opening the ingest connection: {e}"))
-                })??
+            tokio::task::spawn_blocking(move || {
+                Ok::<_, StoreError>((
+                    SyncDb::open(&path)?,
+                    checkpoint::Checkpointer::start(&path)?,
+                ))
+            })
+            .await
+            .map_err(|e| StoreError::Database(format!("opening the ingest connection: {e}")))??
         };
         Ok(SqliteStore {
             read,
@@ -299,6 +305,7 @@ impl SqliteStore {
             }))),
             ingest_queue: std::sync::Mutex::new(Vec::new()),
             outbox: Arc::new(tokio::sync::Notify::new()),
+            checkpointer: std::sync::Mutex::new(Some(checkpointer)),
         })
     }
 }
@@ -1636,6 +1643,11 @@ impl Storage for SqliteStore {
                 if let Err(e) = applied {
                     tracing::error!("ingest group commit task failed: {e}");
                 }
+                if let Ok(c) = self.checkpointer.lock() {
+                    if let Some(c) = c.as_ref() {
+                        c.wake();
+                    }
+                }
             }
             // Ours was in that group, or is still queued behind it.
             match result.try_recv() {
@@ -2271,6 +2283,10 @@ impl Storage for SqliteStore {
         let writer = self.writer.lock().await.take();
         if let Some(w) = writer {
             let _ = w.conn.close().await;
+        }
+        let checkpointer = self.checkpointer.lock().ok().and_then(|mut c| c.take());
+        if let Some(c) = checkpointer {
+            let _ = tokio::task::spawn_blocking(move || c.stop()).await;
         }
         self.read.close().await;
     }

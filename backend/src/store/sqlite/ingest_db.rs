@@ -315,6 +315,11 @@ pub(super) struct SyncDb {
     conn: rusqlite::Connection,
 }
 
+/// The ingest connection's own automatic checkpoint: only a safety net
+/// (about 200 MB of WAL) for when the background checkpoints
+/// (`sqlite::checkpoint`) cannot keep up.
+const SAFETY_AUTOCHECKPOINT_PAGES: i64 = 50_000;
+
 /// Statements a group commit prepares (the cache keeps them all).
 const STATEMENT_CACHE: usize = 64;
 
@@ -336,7 +341,7 @@ impl SyncDb {
             "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
              PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY; \
              PRAGMA wal_autocheckpoint = {};",
-            super::WAL_AUTOCHECKPOINT_PAGES
+            SAFETY_AUTOCHECKPOINT_PAGES
         ))?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(SyncDb { conn })
