@@ -1103,3 +1103,222 @@ impl IngestDb for SyncDb {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The two implementations of [`IngestDb`] must leave the database in
+    //! the same state: the same batches go through `ingest_batch` on the
+    //! synchronous connection and on sqlx's, and every table is compared.
+
+    use super::super::{ingest_batch, SqliteStore, Writer};
+    use super::*;
+    use crate::store::{IngestOutcome, Storage};
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+    use rusqlite::types::Value;
+    use sqlx::Connection;
+    use wasm_core::types::{Condition, Seller};
+
+    const NOW: i64 = 1_763_800_000_000;
+    const MIN: i64 = 60_000;
+
+    #[allow(clippy::too_many_arguments)]
+    fn report(
+        key_id: KeyId,
+        nonce: u8,
+        asin: &str,
+        price: Option<i64>,
+        currency: &str,
+        observed_at: i64,
+        trusted: bool,
+    ) -> NewReport {
+        NewReport {
+            key_id,
+            nonce: [nonce; 16],
+            marketplace: "amazon.com".into(),
+            asin: asin.into(),
+            condition: Condition::New,
+            price_minor: price,
+            currency: currency.into(),
+            availability: Availability::InStock,
+            seller: Seller::Amazon,
+            title: format!("title of {asin} {}", nonce % 3),
+            observed_at,
+            trusted,
+            net_hash: Some([key_id as u8; 16]),
+            raw: format!("{{\"n\":{nonce}}}"),
+        }
+    }
+
+    /// Batches covering the paths of `ingest_batch`: new products, agreeing
+    /// and deviating reports (holds, crawl jobs, links), an established
+    /// key (the corroboration queries), a watched product (alert count,
+    /// outbox), a duplicate nonce, a currency mismatch, a trusted report,
+    /// and late observations (the general run update, with a split).
+    fn batches() -> Vec<(i64, Vec<NewReport>)> {
+        let (a, b, c) = ("B000000001", "B000000002", "B000000003");
+        vec![
+            (
+                NOW,
+                vec![
+                    report(1, 1, a, Some(1000), "USD", NOW - 5 * MIN, false),
+                    report(1, 2, b, Some(2000), "USD", NOW - 5 * MIN, false),
+                    report(2, 3, c, Some(3000), "USD", NOW - 5 * MIN, false),
+                    report(2, 4, a, Some(1000), "USD", NOW - 4 * MIN, false),
+                ],
+            ),
+            (
+                NOW + MIN,
+                vec![
+                    report(2, 5, a, Some(900), "USD", NOW - 3 * MIN, false),
+                    report(1, 6, a, Some(900), "USD", NOW - 2 * MIN, false),
+                    report(1, 1, a, Some(1000), "USD", NOW - 5 * MIN, false),
+                    report(2, 7, b, Some(2000), "EUR", NOW - 2 * MIN, false),
+                    report(1, 8, c, Some(3000), "USD", NOW - MIN, false),
+                    report(3, 9, b, Some(1900), "USD", NOW - MIN, true),
+                ],
+            ),
+            (
+                NOW + 2 * MIN,
+                vec![
+                    report(2, 10, c, Some(2500), "USD", NOW - 3 * MIN, false),
+                    report(1, 11, c, Some(3000), "USD", NOW - 6 * MIN, false),
+                    report(2, 12, a, None, "USD", NOW, false),
+                    report(1, 13, b, Some(1900), "USD", NOW + MIN, false),
+                    report(2, 13, b, Some(1900), "USD", NOW + MIN, false),
+                    report(3, 14, a, Some(950), "USD", NOW + MIN, true),
+                    report(1, 15, a, Some(950), "USD", NOW + MIN, false),
+                ],
+            ),
+        ]
+    }
+
+    /// A migrated database with three keys (key 1 established) at `path`.
+    async fn fresh(path: &Path) -> String {
+        let url = format!("sqlite://{}", path.display());
+        let store = SqliteStore::open(&url).await.expect("open");
+        for k in 1u8..=3 {
+            store
+                .register_key(&[k; 32], NOW - 90 * trust::DAY_MS, Some([k; 16]))
+                .await
+                .expect("register");
+        }
+        store.close().await;
+        let conn = rusqlite::Connection::open(path).expect("open");
+        conn.execute(
+            "UPDATE keys SET alpha = 40.0, evidence_at = ?1 WHERE id = 1",
+            params![NOW],
+        )
+        .expect("established key");
+        url
+    }
+
+    /// After the first batch: a watch on the first product that any price
+    /// fires.
+    fn watch(path: &Path) {
+        let conn = rusqlite::Connection::open(path).expect("open");
+        conn.execute(
+            "INSERT INTO watches (key_id, product_id, condition, target_price_minor, \
+               back_in_stock, threshold, armed, stock_armed, ch_extension, created_at) \
+             VALUES (2, 1, 0, 100000, 1, 100000, 1, 1, 1, ?1)",
+            params![NOW],
+        )
+        .expect("watch");
+    }
+
+    fn dump(path: &Path) -> Vec<(String, Vec<Vec<Value>>)> {
+        let conn = rusqlite::Connection::open(path).expect("open");
+        let mut tables: Vec<String> = conn
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' \
+                 AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '%fts%' \
+                 AND name <> '_sqlx_migrations' ORDER BY name",
+            )
+            .expect("tables")
+            .query_map([], |r| r.get(0))
+            .expect("tables")
+            .collect::<Result<_, _>>()
+            .expect("tables");
+        tables.retain(|t| t != "settings");
+        tables
+            .into_iter()
+            .map(|t| {
+                let mut stmt = conn.prepare(&format!("SELECT * FROM {t}")).expect("select");
+                let n = stmt.column_count();
+                let mut rows: Vec<Vec<Value>> = stmt
+                    .query_map([], |r| (0..n).map(|i| r.get::<_, Value>(i)).collect())
+                    .expect("rows")
+                    .collect::<Result<_, _>>()
+                    .expect("rows");
+                rows.sort_by(|x, y| format!("{x:?}").cmp(&format!("{y:?}")));
+                (t, rows)
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn sync_and_sqlx_connections_write_the_same_rows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (pa, pb) = (dir.path().join("sync.db"), dir.path().join("sqlx.db"));
+        fresh(&pa).await;
+        let url_b = fresh(&pb).await;
+
+        let mut wa = Writer {
+            rng: StdRng::seed_from_u64(7),
+            ..Writer::default()
+        };
+        let mut sync = SyncDb::open(&pa).expect("sync");
+        let mut outs_a = Vec::new();
+        for (i, (now, reports)) in batches().into_iter().enumerate() {
+            sync.begin().expect("begin");
+            outs_a.push(run_now(ingest_batch(&mut wa, &mut sync, &reports, now)).expect("sync"));
+            sync.commit().expect("commit");
+            if i == 0 {
+                watch(&pa);
+            }
+        }
+        drop(sync);
+
+        let mut wb = Writer {
+            rng: StdRng::seed_from_u64(7),
+            ..Writer::default()
+        };
+        let mut conn = sqlx::SqliteConnection::connect(&url_b).await.expect("sqlx");
+        let mut outs_b = Vec::new();
+        for (i, (now, reports)) in batches().into_iter().enumerate() {
+            let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.expect("begin");
+            outs_b.push(
+                ingest_batch(&mut wb, &mut *tx, &reports, now)
+                    .await
+                    .expect("sqlx"),
+            );
+            tx.commit().await.expect("commit");
+            if i == 0 {
+                watch(&pb);
+            }
+        }
+        conn.close().await.expect("close");
+
+        assert_eq!(outs_a, outs_b);
+        // The batches reach the paths they are meant to.
+        let all: Vec<IngestOutcome> = outs_a.concat();
+        assert!(all.contains(&IngestOutcome::Duplicate), "{all:?}");
+        assert!(all.contains(&IngestOutcome::CurrencyMismatch), "{all:?}");
+        assert!(all.contains(&IngestOutcome::Accepted), "{all:?}");
+        assert_eq!(wa.pending_events, wb.pending_events);
+        assert!(wa.pending_events > 0, "the watched product wrote no event");
+        let (da, db) = (dump(&pa), dump(&pb));
+        let count = |d: &[(String, Vec<Vec<Value>>)], t: &str| {
+            d.iter().find(|x| x.0 == t).map_or(0, |x| x.1.len())
+        };
+        // 17 reports, one duplicate and one currency mismatch not stored.
+        assert_eq!(count(&da, "reports"), 15);
+        assert!(count(&da, "history_runs") >= 4);
+        assert!(count(&da, "verification_jobs") >= 1);
+        for ((ta, ra), (tb, rb)) in da.iter().zip(&db) {
+            assert_eq!(ta, tb);
+            assert_eq!(ra, rb, "table {ta} differs");
+        }
+        assert_eq!(da.len(), db.len());
+    }
+}
