@@ -370,53 +370,59 @@ impl SyncDb {
     }
 }
 
+// Columns are read by position (performance: a name lookup compares the
+// name with every column's, and the prefixed names were formatted per
+// row). The positions follow the SELECTs below and `OFFER_COLS`,
+// `KEY_REP_COLS`; the test at the end of this file compares every table
+// with the sqlx path, which reads by name.
+
+/// A run from `first_seen, last_seen, price_minor, availability, n`.
 fn run_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
     Ok(Run {
-        first_seen: row.get("first_seen")?,
-        last_seen: row.get("last_seen")?,
-        price_minor: row.get("price_minor")?,
-        availability: code::availability_from(row.get("availability")?),
-        n: row.get("n")?,
+        first_seen: row.get(0)?,
+        last_seen: row.get(1)?,
+        price_minor: row.get(2)?,
+        availability: code::availability_from(row.get(3)?),
+        n: row.get(4)?,
     })
 }
 
+/// An offer from the columns of `OFFER_COLS`, in its order.
 fn offer_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<Offer> {
-    let low: Option<i64> = row.get("verified_low")?;
-    let low_at: Option<i64> = row.get("verified_low_at")?;
-    let alert_avail: Option<i64> = row.get("alert_availability")?;
+    let low: Option<i64> = row.get(6)?;
+    let low_at: Option<i64> = row.get(7)?;
+    let alert_avail: Option<i64> = row.get(9)?;
     Ok(Offer {
-        price_minor: row.get("price_minor")?,
-        availability: code::availability_from(row.get("availability")?),
-        seller: code::seller_from(row.get("seller")?),
-        observed_at: row.get("observed_at")?,
-        status: OfferStatus::from_code(row.get("status")?),
-        last_verified_at: row.get("last_verified_at")?,
+        price_minor: row.get(0)?,
+        availability: code::availability_from(row.get(1)?),
+        seller: code::seller_from(row.get(2)?),
+        observed_at: row.get(3)?,
+        status: OfferStatus::from_code(row.get(4)?),
+        last_verified_at: row.get(5)?,
         verified_low: low.zip(low_at),
         alerted: match alert_avail {
-            Some(a) => Some((row.get("alert_price_minor")?, code::availability_from(a))),
+            Some(a) => Some((row.get(8)?, code::availability_from(a))),
             None => None,
         },
     })
 }
 
-/// A [`KeyRep`] from columns named `{prefix}registered_at`, ... (see
+/// A [`KeyRep`] from the columns of `KEY_REP_COLS` after `id`
+/// (`registered_at, net_hash, alpha, beta, evidence_at, severe_at,
+/// severe_prev_at`) starting at position `first` (see
 /// `store::verify::key_rep_from_row`, the sqlx twin).
-fn key_rep_from(row: &rusqlite::Row<'_>, prefix: &str) -> rusqlite::Result<KeyRep> {
-    let col = |c: &str| format!("{prefix}{c}");
-    let registered_at: i64 = row.get(col("registered_at").as_str())?;
-    let net: Option<Vec<u8>> = row.get(col("net_hash").as_str())?;
-    let evidence_at: Option<i64> = row.get(col("evidence_at").as_str())?;
+fn key_rep_from(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<KeyRep> {
+    let registered_at: i64 = row.get(first)?;
+    let net: Option<Vec<u8>> = row.get(first + 1)?;
+    let evidence_at: Option<i64> = row.get(first + 4)?;
     Ok(KeyRep {
         registered_at,
         net_hash: net.and_then(|n| <[u8; 16]>::try_from(n.as_slice()).ok()),
         rep: Reputation {
-            alpha: row.get(col("alpha").as_str())?,
-            beta: row.get(col("beta").as_str())?,
+            alpha: row.get(first + 2)?,
+            beta: row.get(first + 3)?,
             evidence_at: evidence_at.unwrap_or(registered_at),
-            severe_at: [
-                row.get(col("severe_at").as_str())?,
-                row.get(col("severe_prev_at").as_str())?,
-            ],
+            severe_at: [row.get(first + 5)?, row.get(first + 6)?],
         },
     })
 }
@@ -642,7 +648,7 @@ impl IngestDb for SyncDb {
         let mut out = HashMap::new();
         for id in ids {
             if let Some(rep) = stmt
-                .query_row(params![id], |row| key_rep_from(row, ""))
+                .query_row(params![id], |row| key_rep_from(row, 1))
                 .optional()?
             {
                 out.insert(*id, rep);
@@ -928,17 +934,18 @@ impl IngestDb for SyncDb {
                 status::REFUTED
             ],
             |row| {
-                let key: i64 = row.get("rk")?;
-                let k = key_rep_from(row, "k_")?;
+                // rk, rp, ra, rt, then the key's columns from position 4.
+                let key: i64 = row.get(0)?;
+                let k = key_rep_from(row, 4)?;
                 Ok((
                     key,
                     k.group(key),
                     k.rep.score(now),
                     Reading {
-                        price: row.get("rp")?,
-                        availability: code::availability_from(row.get("ra")?),
+                        price: row.get(1)?,
+                        availability: code::availability_from(row.get(2)?),
                     },
-                    row.get("rt")?,
+                    row.get(3)?,
                 ))
             },
         )?;
