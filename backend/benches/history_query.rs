@@ -14,6 +14,13 @@
 //! backend --bench history_query` (a fresh scratch database, e.g. created
 //! with `createdb` against the URL `scripts/postgres-start` prints; drop it
 //! afterwards).
+//!
+//! `PRICEWATCH_BENCH_HISTORY_QUERIES=N` sets the queries per client
+//! (default 150; more for a profiler to attach). Each line also prints the
+//! CPU time this process spent per query (user + system, from
+//! `/proc/self/stat`, Linux only): on two shared cores CPU per query is
+//! what sets the p99, and unlike latency it hardly depends on what else
+//! runs on the machine. The PostgreSQL server's CPU is not in it.
 
 mod common;
 
@@ -31,6 +38,29 @@ const HOUR: i64 = 3_600_000;
 const YEARS: i64 = 5;
 const CLIENTS: usize = 16;
 const QUERIES_PER_CLIENT: usize = 150;
+
+/// Queries per client (`PRICEWATCH_BENCH_HISTORY_QUERIES`, default
+/// [`QUERIES_PER_CLIENT`]).
+fn queries_per_client() -> usize {
+    std::env::var("PRICEWATCH_BENCH_HISTORY_QUERIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(QUERIES_PER_CLIENT)
+}
+
+/// CPU time (user + system) of this process so far, in ms; `None` where
+/// `/proc/self/stat` is not there. Fields 14 and 15 are in clock ticks,
+/// 100 per second on Linux (USER_HZ).
+fn process_cpu_ms() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) * 10.0)
+}
 const ASIN: &str = "B0BENCH001";
 
 #[tokio::main(flavor = "multi_thread")]
@@ -39,7 +69,7 @@ async fn main() {
     let n_obs = YEARS * 365 * 24;
     let end: i64 = 1_763_800_000_000;
     let start = end - n_obs * HOUR;
-    println!("history query bench: {n_obs} hourly observations over {YEARS} years, {CLIENTS} clients x {QUERIES_PER_CLIENT} queries of range=1y&granularity=day");
+    println!("history query bench: {n_obs} hourly observations over {YEARS} years, {CLIENTS} clients x {} queries of range=1y&granularity=day", queries_per_client());
     for (label, store) in stores {
         let key_id = key(store.as_ref(), 1).await;
         let mut rng = Mix(42);
@@ -112,13 +142,15 @@ async fn measure(label: &str, mode: &str, router: axum::Router, uri: &str) {
     let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
     let points = v["points"].as_array().map(Vec::len).unwrap_or(0);
     assert!(points > 300, "a year of days: {points}");
+    let per_client = queries_per_client();
+    let cpu_start = process_cpu_ms();
     let t_all = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..CLIENTS {
         let (router, uri) = (router.clone(), uri.to_string());
         tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::with_capacity(QUERIES_PER_CLIENT);
-            for _ in 0..QUERIES_PER_CLIENT {
+            let mut lat = Vec::with_capacity(per_client);
+            for _ in 0..per_client {
                 let t = Instant::now();
                 let resp = router
                     .clone()
@@ -138,9 +170,13 @@ async fn measure(label: &str, mode: &str, router: axum::Router, uri: &str) {
         lat.extend(t.await.expect("client"));
     }
     let wall = t_all.elapsed().as_secs_f64();
+    let cpu_per_query = match (cpu_start, process_cpu_ms()) {
+        (Some(a), Some(b)) => format!(", {:.3} ms CPU/query here", (b - a) / lat.len() as f64),
+        _ => String::new(),
+    };
     lat.sort_by(f64::total_cmp);
     println!(
-        "[{label}] {mode:8} history?range=1y&granularity=day ({points} points): {} queries, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {:.0} queries/s",
+        "[{label}] {mode:8} history?range=1y&granularity=day ({points} points): {} queries, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {:.0} queries/s{cpu_per_query}",
         lat.len(),
         percentile(&lat, 0.5),
         percentile(&lat, 0.99),
