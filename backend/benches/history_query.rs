@@ -9,6 +9,9 @@
 //!   at every call, so every query misses and runs the store query, the
 //!   buckets and the JSON (what many different products cost).
 //!
+//! Every storage must give the same answer (points, stats, corrections) as
+//! the first one at the fixed clock; the bench stops if not.
+//!
 //! `cargo bench -p backend --bench history_query`; with PostgreSQL:
 //! `PRICEWATCH_BENCH_POSTGRES_URL=postgres://.../scratch_db cargo bench -p
 //! backend --bench history_query` (a fresh scratch database, e.g. created
@@ -70,6 +73,9 @@ async fn main() {
     let end: i64 = 1_763_800_000_000;
     let start = end - n_obs * HOUR;
     println!("history query bench: {n_obs} hourly observations over {YEARS} years, {CLIENTS} clients x {} queries of range=1y&granularity=day", queries_per_client());
+    // The first storage's answer at the fixed clock: every other storage
+    // must answer byte for byte the same (points, stats, corrections).
+    let mut reference: Option<(String, serde_json::Value)> = None;
     for (label, store) in stores {
         let key_id = key(store.as_ref(), 1).await;
         let mut rng = Mix(42);
@@ -122,14 +128,24 @@ async fn main() {
             let state = AppState::new(store.clone(), ApiConfig::default(), clock)
                 .await
                 .expect("state");
-            measure(&label, mode, app(state), &uri).await;
+            let answer = measure(&label, mode, app(state), &uri).await;
+            if mode == "cached" {
+                match &reference {
+                    None => reference = Some((label.clone(), answer)),
+                    Some((first, want)) => assert_eq!(
+                        &answer, want,
+                        "[{label}] answers differently from [{first}]"
+                    ),
+                }
+            }
         }
         store.close().await;
     }
 }
 
-/// Warm-up with a sanity check, then `CLIENTS` concurrent clients.
-async fn measure(label: &str, mode: &str, router: axum::Router, uri: &str) {
+/// Warm-up with a sanity check, then `CLIENTS` concurrent clients; returns
+/// the warm-up's answer.
+async fn measure(label: &str, mode: &str, router: axum::Router, uri: &str) -> serde_json::Value {
     let resp = router
         .clone()
         .oneshot(Request::get(uri).body(Body::empty()).expect("req"))
@@ -183,4 +199,5 @@ async fn measure(label: &str, mode: &str, router: axum::Router, uri: &str) {
         lat.last().copied().unwrap_or(0.0),
         lat.len() as f64 / wall
     );
+    v
 }
