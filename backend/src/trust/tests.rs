@@ -389,9 +389,18 @@ fn waiting_reports_are_judged_by_the_next_crawl_when_it_brackets_them() {
         judge_waiting(&w, &Reading::in_stock(1), NOW),
         Judgement::Confirmed
     );
-    // The price moved in between (crawl shows a third price): no evidence.
+    // The crawl shows a third price: the penny matches neither side, judged.
     assert_eq!(
         judge_waiting(&w, &Reading::in_stock(9_000), NOW),
+        Judgement::SevereRefuted
+    );
+    // It said what the verifier saw before and the price moved: no evidence.
+    let echo = WaitingReport {
+        reading: Reading::in_stock(10_000),
+        ..w
+    };
+    assert_eq!(
+        judge_waiting(&echo, &Reading::in_stock(9_000), NOW),
         Judgement::NoEvidence
     );
     // No verified price before the report: no evidence.
@@ -621,14 +630,14 @@ fn crawl_trigger_limits_per_key_and_per_group() {
         last_day: GROUP_CRAWLS_PER_DAY - 1,
     };
     assert!(within_crawl_limit(none, group_some));
-    // The group allows more than one key (a household registering on the
-    // same day is not held back by one member): one member's full
-    // allowance used, another member may still trigger.
-    let one_member = TriggerCounts {
+    // The group allows more than one open crawl: one member's crawl
+    // pending, another member may still trigger one.
+    let one_open = TriggerCounts {
         open: KEY_OPEN_CRAWLS,
-        last_day: KEY_CRAWLS_PER_DAY,
+        last_day: 1,
     };
-    assert!(within_crawl_limit(none, one_member));
+    assert!(within_crawl_limit(none, one_open));
+    assert_eq!((GROUP_OPEN_CRAWLS, GROUP_CRAWLS_PER_DAY), (2, 2));
 }
 
 #[test]

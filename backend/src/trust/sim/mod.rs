@@ -44,7 +44,9 @@
 //!   timings but not what honest collectors do.
 //! * **Crawl-trigger limits** ([`super::limits`]): keys on probation per
 //!   key (1 unresolved, 3 a day) and per independence group (2 unresolved,
-//!   12 a day), counted per calendar day.
+//!   2 a day), counted per calendar day. Reports past the limit
+//!   (and distrusted keys' disagreeing ones) wait for the product's next
+//!   crawl ([`super::judge_waiting`]).
 //! * The first `warmup_days` run the honest world only (and let the
 //!   patient attackers build trust); every figure is measured over the
 //!   following `days`.
@@ -76,7 +78,8 @@
 //!   per address an hour; 150 keys on 20 networks is 7.5 a network), so
 //!   the attack is played as the real server would let it be. What stops
 //!   it is the per-group crawl-trigger limit: 20 networks are 20 groups a
-//!   day, at most 12 crawls each. Not simulated, documented: an attacker
+//!   day, at most 2 crawls each; the rest of its reports wait for the
+//!   products' next crawls, which judge (and distrust) their keys. Not simulated, documented: an attacker
 //!   with a fresh /24 for every few keys (a botnet or a large proxy pool)
 //!   is one group per network and gets one critical crawl per network and
 //!   day; only the number of networks bounds it.
@@ -372,12 +375,17 @@ mod tests {
         let m = run(&small(13), Attack::VerifierExhaustion);
         assert!(m.attacker_keys > 10_000, "{m:?}");
         assert_eq!(m.false_alerts, 0, "{m:?}");
-        // 20 networks x 4 days x at most 12 crawls a group-day, plus
+        // 20 networks x 4 days x at most 2 crawls a group-day, plus
         // retries: far under one crawl per key.
+        assert!(m.attacker_crawls <= 20 * 4 * 2 * 2, "{}", m.attacker_crawls);
+        // Their stored reports wait for the products' next crawls, which
+        // judge them: most keys end distrusted without a crawl of their own.
+        assert!(m.attacker_distrusted_share() >= 0.9, "{m:?}");
         assert!(
-            m.attacker_crawls <= 20 * 4 * 12 * 2,
-            "{}",
-            m.attacker_crawls
+            m.waiting_judgements
+                .get("attacker_severe_refuted")
+                .is_some_and(|n| *n > 1_000),
+            "{m:?}"
         );
         assert!(m.crawls_per_attacker_key() < 0.1, "{m:?}");
         assert!(m.reasons.get("crawl_limit").is_some_and(|n| *n > 10_000));

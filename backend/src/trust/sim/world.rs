@@ -136,6 +136,8 @@ struct Product {
     temporary: bool,
     published: Option<Published>,
     verified_low: Option<i64>,
+    /// The last reading a crawl (or the verifier) saw.
+    last_verified: Option<Reading>,
     watches: Vec<Watch>,
     popularity: f64,
     job: Option<u64>,
@@ -296,6 +298,7 @@ impl World {
                     last_verified_at: Some(EPOCH),
                 }),
                 verified_low: (!cold).then_some(regular),
+                last_verified: (!cold).then_some(truth),
                 watches,
                 popularity: pop,
                 job: None,
@@ -659,10 +662,7 @@ impl World {
             self.keys[k].rep.apply(j, now);
         }
         if matches!(d.reason, "crawl_limit" | "distrusted_key") {
-            let before = ctx
-                .published
-                .filter(|o| o.status == OfferStatus::Verified)
-                .map(|o| o.reading);
+            let before = self.products[p].last_verified;
             self.products[p].waiting.push((
                 k,
                 WaitingReport {
@@ -693,6 +693,7 @@ impl World {
                 },
             });
             if verified {
+                prod.last_verified = Some(shown);
                 if let Some(x) = shown.price {
                     prod.verified_low = Some(prod.verified_low.map_or(x, |l| l.min(x)));
                 }
@@ -1153,6 +1154,7 @@ impl World {
             if let Some(x) = reading.price {
                 prod.verified_low = Some(prod.verified_low.map_or(x, |l| l.min(x)));
             }
+            prod.last_verified = Some(reading);
             prod.last_crawl_at = now;
             self.rearm(p);
             if res.alert {
