@@ -8,7 +8,8 @@
 //! 10-minute rule, summary status, durability across a reopen,
 //! (PostgreSQL) concurrent leases that never share a job, and waiting
 //! reports (stored only over the crawl-trigger limit or from a distrusted
-//! key, judged by the product's next crawl, purged past the horizon).
+//! key, judged by the product's next crawl against the series' last
+//! verified reading, whatever is published, purged past the horizon).
 
 use backend::notify::AlertKind;
 use backend::store::verify::{JobOutcome, ResultApplied, VerifierOutcome};
@@ -1094,30 +1095,70 @@ both!(
     waiting_penny
 );
 
-/// (b) The price moved: the crawl reads neither the waiting report's price
-/// nor the verified one it replaced: no evidence, the report keeps its
-/// status and its place in history; the row is gone.
+/// (b) A distrusted key reports the last verified price (5000) while a
+/// collector's change (4900) is published provisional after the crawl: it
+/// disagrees with the published value, so it waits, with the last verified
+/// reading as `before`. The next crawl shows a third price (4000): the
+/// report said what the verifier itself had seen, the price moved since:
+/// no evidence, reputation unchanged, status and reason kept; the row is
+/// gone.
 async fn waiting_moved(db: Db) {
     let v = key(&db, 1, T0 - 90 * DAY).await;
+    let k = key(&db, 2, T0 - 90 * DAY).await;
+    set_evidence(&db, k, 1.0, 9.0, T0).await;
     baseline(&db, v, 5000, T0).await;
     let t = T0 + 5 * MIN;
-    let k = key_over_limit(&db, 20, t).await;
+    queue_crawl_by_another_report(&db, 3, t).await;
+    let o = offer(&db).await.offer;
     assert_eq!(
-        ingest(&db, report(k, 1, Some(2000), t), t).await,
+        (o.price_minor, o.status),
+        (Some(4900), OfferStatus::Provisional)
+    );
+    assert_eq!(
+        o.verified_reading,
+        Some((Some(5000), Availability::InStock))
+    );
+    assert_eq!(
+        ingest(&db, report(k, 1, Some(5000), t + MIN), t + MIN).await,
         IngestOutcome::Stored
     );
-    queue_crawl_by_another_report(&db, 3, t + MIN).await;
-    crawl_observes(&db, v, 4000, t + 3 * MIN).await;
-    assert_eq!(evidence(&db, k).await, (1.0, 1.0));
     assert_eq!(
         report_state(&db, k, 1).await,
-        (IngestOutcome::Stored.code(), "crawl_limit")
+        (IngestOutcome::Stored.code(), "distrusted_key")
+    );
+    assert_eq!(waiting_rows(&db, k).await, 1);
+    let (before,): (Option<i64>,) = fetch_row(
+        &db,
+        "SELECT before_price_minor FROM waiting_reports WHERE key_id = $1",
+        k,
+        None,
+    )
+    .await;
+    assert_eq!(before, Some(5000), "the last verified reading");
+    let r = crawl_observes(&db, v, 4000, t + 3 * MIN).await;
+    assert!(matches!(r, ResultApplied::Finished { .. }), "{r:?}");
+    assert_eq!(evidence(&db, k).await, (1.0, 9.0), "reputation unchanged");
+    assert_eq!(
+        report_state(&db, k, 1).await,
+        (IngestOutcome::Stored.code(), "distrusted_key")
     );
     assert_eq!(waiting_rows(&db, k).await, 0);
-    assert!(runs(&db).await.contains(&(t, Some(2000), 1)));
+    // The crawl's reading is the new verified one (published `verified`,
+    // or `corrected` as the collector's 4900 was refuted: SQLite says
+    // corrected, PostgreSQL verified; not this test's subject).
+    let o = offer(&db).await.offer;
+    assert_eq!(o.price_minor, Some(4000));
+    assert!(
+        matches!(o.status, OfferStatus::Verified | OfferStatus::Corrected),
+        "{o:?}"
+    );
+    assert_eq!(
+        o.verified_reading,
+        Some((Some(4000), Availability::InStock))
+    );
 }
 both!(
-    a_waiting_report_is_no_evidence_when_the_price_moved,
+    a_waiting_report_of_the_last_verified_price_is_no_evidence_when_the_price_moved,
     waiting_moved
 );
 
@@ -1152,9 +1193,11 @@ both!(
     waiting_confirmed
 );
 
-/// (d) Past the horizon (a day) the tick deletes the row; the next crawl
-/// judges nobody.
+/// (d) Past the horizon (`WAITING_HORIZON_MS`, 3 days) the tick deletes
+/// the row; the next crawl judges nobody.
 async fn waiting_horizon(db: Db) {
+    const HORIZON: i64 = backend::trust::outcome::WAITING_HORIZON_MS;
+    assert_eq!(HORIZON, 3 * DAY);
     let v = key(&db, 1, T0 - 90 * DAY).await;
     baseline(&db, v, 5000, T0).await;
     let t = T0 + 5 * MIN;
@@ -1165,19 +1208,19 @@ async fn waiting_horizon(db: Db) {
     );
     let st = db
         .store
-        .verification_tick(t + DAY - MIN)
+        .verification_tick(t + HORIZON - MIN)
         .await
         .expect("tick");
     assert_eq!(st.waiting_purged, 0);
     assert_eq!(waiting_rows(&db, k).await, 1);
     let st = db
         .store
-        .verification_tick(t + DAY + MIN)
+        .verification_tick(t + HORIZON + MIN)
         .await
         .expect("tick");
     assert_eq!(st.waiting_purged, 1);
     assert_eq!(waiting_rows(&db, k).await, 0);
-    let t2 = t + DAY + 2 * MIN;
+    let t2 = t + HORIZON + 2 * MIN;
     queue_crawl_by_another_report(&db, 3, t2).await;
     crawl_observes(&db, v, 5000, t2 + MIN).await;
     assert_eq!(evidence(&db, k).await, (1.0, 1.0), "judged by nobody");
@@ -1226,6 +1269,103 @@ async fn waiting_distrusted(db: Db) {
 both!(
     a_distrusted_keys_waiting_report_is_judged,
     waiting_distrusted
+);
+
+/// (f) A penny price waits while the published value is provisional (a
+/// collector's change, 4900, whose crawl found nothing) and the last
+/// verified reading is the old price (5000). The next crawl (queued by
+/// another report) shows the collector's price: the penny matches neither
+/// the verified reading before it nor the crawl after it, so it is
+/// severe-refuted. The published provisional value (which the crawl
+/// agrees with) is not what it is judged against.
+async fn waiting_penny_over_provisional(db: Db) {
+    let v = key(&db, 1, T0 - 90 * DAY).await;
+    baseline(&db, v, 5000, T0).await;
+    // The collector's change is published; its crawl finds nothing, so it
+    // stays published provisional with no crawl pending.
+    let t0 = T0 + MIN;
+    queue_crawl_by_another_report(&db, 3, t0).await;
+    let job = lease_asin(&db, v, t0 + MIN).await;
+    let r = db
+        .store
+        .finish_job(job.id, VerifierOutcome::NotFound, None, t0 + MIN)
+        .await
+        .expect("finish");
+    assert!(
+        matches!(
+            r,
+            ResultApplied::Finished {
+                outcome: JobOutcome::NotFound,
+                ..
+            }
+        ),
+        "{r:?}"
+    );
+    let o = offer(&db).await.offer;
+    assert_eq!(
+        (o.price_minor, o.status),
+        (Some(4900), OfferStatus::Provisional)
+    );
+    assert_eq!(
+        o.verified_reading,
+        Some((Some(5000), Availability::InStock))
+    );
+    // The penny from a fresh key over its limit waits, `before` = 5000.
+    let t = T0 + 5 * MIN;
+    let k = key_over_limit(&db, 20, t).await;
+    assert_eq!(
+        ingest(&db, report(k, 1, Some(1), t), t).await,
+        IngestOutcome::Stored
+    );
+    assert_eq!(
+        report_state(&db, k, 1).await,
+        (IngestOutcome::Stored.code(), "crawl_limit")
+    );
+    let (before,): (Option<i64>,) = fetch_row(
+        &db,
+        "SELECT before_price_minor FROM waiting_reports WHERE key_id = $1",
+        k,
+        None,
+    )
+    .await;
+    assert_eq!(before, Some(5000), "the last verified reading");
+    // Another collector's change queues the next crawl; it reads 4900.
+    let other = key(&db, 5, T0 - 90 * DAY).await;
+    assert_eq!(
+        ingest(&db, report(other, 1, Some(4800), t + MIN), t + MIN).await,
+        IngestOutcome::Provisional
+    );
+    let now = t + 3 * MIN;
+    let r = crawl_observes(&db, v, 4900, now).await;
+    assert!(matches!(r, ResultApplied::Finished { .. }), "{r:?}");
+    // Severe refutation of a new key: beta 1 + 5, distrusted.
+    assert_eq!(evidence(&db, k).await, (1.0, 6.0));
+    assert_eq!(
+        report_state(&db, k, 1).await,
+        (backend::store::verify::status::REFUTED, "crawl_refuted")
+    );
+    assert_eq!(waiting_rows(&db, k).await, 0);
+    assert!(runs(&db).await.iter().all(|r| r.1 != Some(1)));
+    // The crawl's 4900 is published (status: see (b)) and is the new
+    // verified reading; the penny no longer is the lowest price.
+    let o = offer(&db).await;
+    assert_eq!(o.offer.price_minor, Some(4900));
+    assert!(
+        matches!(
+            o.offer.status,
+            OfferStatus::Verified | OfferStatus::Corrected
+        ),
+        "{o:?}"
+    );
+    assert_eq!(
+        o.offer.verified_reading,
+        Some((Some(4900), Availability::InStock))
+    );
+    assert_eq!(o.lowest.map(|l| l.0), Some(4900));
+}
+both!(
+    a_waiting_penny_is_judged_against_the_last_verified_reading_not_the_published_one,
+    waiting_penny_over_provisional
 );
 
 /// Failed and not-found crawls judge nobody (the row keeps waiting);

@@ -19,3 +19,9 @@ CREATE TABLE waiting_reports (
 );
 CREATE INDEX waiting_reports_observed ON waiting_reports (observed_at);
 CREATE INDEX waiting_reports_key ON waiting_reports (key_id);
+
+-- The series' last verified reading (see migrations/sqlite/0005_waiting.sql).
+ALTER TABLE offers ADD COLUMN verified_price_minor bigint;
+ALTER TABLE offers ADD COLUMN verified_availability smallint;
+UPDATE offers SET verified_price_minor = price_minor, verified_availability = availability
+    WHERE status IN (1, 3);

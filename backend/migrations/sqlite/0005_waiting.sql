@@ -10,9 +10,10 @@
 -- The values needed to judge are copied here (as in verification_reports)
 -- so the judgement never depends on the audit retention; (key_id, nonce)
 -- and received_at find the audit row for the status update.
--- before_*: the published reading when the report was decided, only when
--- that was a crawl's (offer status verified or corrected); before_availability
--- NULL = none (before_price_minor may be NULL for a verified "no price").
+-- before_*: the series' last verified reading when the report was decided
+-- (offers.verified_*, below), whatever was published then;
+-- before_availability NULL = none (before_price_minor may be NULL for a
+-- verified "no price").
 -- in_history: the report was counted into the history runs (crawl_limit
 -- reports are; a distrusted key's deviating ones are not), so a refutation
 -- removes its observation from the runs.
@@ -35,3 +36,15 @@ CREATE TABLE waiting_reports (
 -- Purge by time (the tick) and by key (erasure).
 CREATE INDEX waiting_reports_observed ON waiting_reports (observed_at);
 CREATE INDEX waiting_reports_key ON waiting_reports (key_id);
+
+-- The series' last verified reading (a waiting report's `before`): set
+-- whenever a trusted verifier's observation is published (offer status
+-- verified) and kept while collectors' changes are published over it.
+-- verified_availability NULL = never verified (verified_price_minor may be
+-- NULL for a verified "no price"). Offers whose published value is a
+-- crawl's (verified, or corrected, which shows the crawl's reading) start
+-- with it; the others with none.
+ALTER TABLE offers ADD COLUMN verified_price_minor INTEGER;
+ALTER TABLE offers ADD COLUMN verified_availability INTEGER;
+UPDATE offers SET verified_price_minor = price_minor, verified_availability = availability
+    WHERE status IN (1, 3);

@@ -317,6 +317,11 @@ pub struct Offer {
     /// before the first price that may alert. Provisional and held prices
     /// never reach the outbox (see [`verify`]).
     pub alerted: Option<(Option<i64>, Availability)>,
+    /// The last reading a trusted verifier published for the series (price,
+    /// availability), whatever is published now; `None` when none was
+    /// (or before the columns existed). A waiting report's `before`
+    /// ([`verify::waiting_before`]).
+    pub verified_reading: Option<(Option<i64>, Availability)>,
 }
 
 /// One history run (see the module docs).

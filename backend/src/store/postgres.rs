@@ -446,6 +446,13 @@ fn offer_from_row(row: &PgRow) -> Result<Offer, sqlx::Error> {
             )),
             None => None,
         },
+        verified_reading: match row.try_get::<Option<i16>, _>("verified_availability")? {
+            Some(a) => Some((
+                row.try_get("verified_price_minor")?,
+                code::availability_from(i64::from(a)),
+            )),
+            None => None,
+        },
     })
 }
 
@@ -777,7 +784,8 @@ async fn ingest_batch(
         let rows = sqlx::query(
             "SELECT o.product_id, o.condition, o.price_minor, o.availability, o.seller, \
                o.observed_at, o.status, o.last_verified_at, o.verified_low, o.verified_low_at, \
-               o.alert_price_minor, o.alert_availability \
+               o.alert_price_minor, o.alert_availability, o.verified_price_minor, \
+               o.verified_availability \
              FROM offers o JOIN unnest($1::bigint[], $2::smallint[]) AS w(p, c) \
                ON o.product_id = w.p AND o.condition = w.c",
         )
@@ -1075,8 +1083,10 @@ async fn apply_report(
          title AS (UPDATE products SET title = $12 WHERE id = $3 AND $13 AND title <> $12), \
          offer AS (INSERT INTO offers (product_id, condition, price_minor, availability, seller, \
              observed_at, status, last_verified_at, updated_at, verified_low, verified_low_at, \
-             alert_price_minor, alert_availability) \
-           SELECT $3, $4, $19, $20, $14, $21, $15, $16, $6, $22, $23, $24, $25 WHERE $17 \
+             alert_price_minor, alert_availability, verified_price_minor, \
+             verified_availability) \
+           SELECT $3, $4, $19, $20, $14, $21, $15, $16, $6, $22, $23, $24, $25, $26, $27 \
+           WHERE $17 \
            ON CONFLICT (product_id, condition) DO UPDATE SET \
              price_minor = excluded.price_minor, availability = excluded.availability, \
              seller = excluded.seller, observed_at = excluded.observed_at, \
@@ -1084,7 +1094,9 @@ async fn apply_report(
              updated_at = excluded.updated_at, verified_low = excluded.verified_low, \
              verified_low_at = excluded.verified_low_at, \
              alert_price_minor = excluded.alert_price_minor, \
-             alert_availability = excluded.alert_availability) \
+             alert_availability = excluded.alert_availability, \
+             verified_price_minor = excluded.verified_price_minor, \
+             verified_availability = excluded.verified_availability) \
          (SELECT 0 AS side, first_seen, last_seen, price_minor, availability, n \
             FROM history_runs WHERE product_id = $3 AND condition = $4 AND first_seen <= $5 \
             ORDER BY first_seen DESC LIMIT 1) \
@@ -1120,6 +1132,8 @@ async fn apply_report(
     .bind(o.and_then(|o| o.verified_low.map(|l| l.1)))
     .bind(o.and_then(|o| o.alerted.and_then(|a| a.0)))
     .bind(o.and_then(|o| o.alerted.map(|a| small(code::availability(a.1)))))
+    .bind(o.and_then(|o| o.verified_reading.and_then(|v| v.0)))
+    .bind(o.and_then(|o| o.verified_reading.map(|v| small(code::availability(v.1)))))
     .fetch_all(&mut *conn)
     .await?;
     if verify::enters_history(d) {
@@ -1211,7 +1225,8 @@ async fn finish_in_tx(
     let condition = tp::cond_from(cond)?;
     let current = sqlx::query(
         "SELECT price_minor, availability, seller, observed_at, status, last_verified_at, \
-           verified_low, verified_low_at, alert_price_minor, alert_availability \
+           verified_low, verified_low_at, alert_price_minor, alert_availability, \
+           verified_price_minor, verified_availability \
          FROM offers WHERE product_id = $1 AND condition = $2",
     )
     .bind(product)
@@ -1694,7 +1709,8 @@ impl Storage for PostgresStore {
             "SELECT p.id, p.title, p.currency, p.watchers, \
                o.condition, o.price_minor, o.availability, o.seller, o.observed_at, \
                o.status, o.last_verified_at, o.verified_low, o.verified_low_at, \
-               o.alert_price_minor, o.alert_availability, \
+               o.alert_price_minor, o.alert_availability, o.verified_price_minor, \
+               o.verified_availability, \
                lo.price_minor AS lo, lo.last_seen AS lo_at, \
                hi.price_minor AS hi, hi.last_seen AS hi_at, rep.reporters \
              FROM products p \

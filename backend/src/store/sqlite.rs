@@ -341,12 +341,14 @@ fn run_from_row(row: &SqliteRow) -> StoreResult<Run> {
 
 /// Offer columns (`offer_from_row` reads them).
 const OFFER_COLS: &str = "price_minor, availability, seller, observed_at, status, \
-    last_verified_at, verified_low, verified_low_at, alert_price_minor, alert_availability";
+    last_verified_at, verified_low, verified_low_at, alert_price_minor, alert_availability, \
+    verified_price_minor, verified_availability";
 
 fn offer_from_row(row: &SqliteRow) -> StoreResult<Offer> {
     let low: Option<i64> = row.try_get("verified_low")?;
     let low_at: Option<i64> = row.try_get("verified_low_at")?;
     let alert_avail: Option<i64> = row.try_get("alert_availability")?;
+    let verified_avail: Option<i64> = row.try_get("verified_availability")?;
     Ok(Offer {
         price_minor: row.try_get("price_minor")?,
         availability: code::availability_from(row.try_get("availability")?),
@@ -358,6 +360,13 @@ fn offer_from_row(row: &SqliteRow) -> StoreResult<Offer> {
         alerted: match alert_avail {
             Some(a) => Some((
                 row.try_get("alert_price_minor")?,
+                code::availability_from(a),
+            )),
+            None => None,
+        },
+        verified_reading: match verified_avail {
+            Some(a) => Some((
+                row.try_get("verified_price_minor")?,
                 code::availability_from(a),
             )),
             None => None,
@@ -727,7 +736,8 @@ async fn flush_offers(
         let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
             "INSERT INTO offers (product_id, condition, price_minor, availability, seller, \
                observed_at, status, last_verified_at, updated_at, verified_low, verified_low_at, \
-               alert_price_minor, alert_availability) ",
+               alert_price_minor, alert_availability, verified_price_minor, \
+               verified_availability) ",
         );
         qb.push_values(chunk, |mut b, ((product, cond), o)| {
             b.push_bind(*product)
@@ -742,7 +752,9 @@ async fn flush_offers(
                 .push_bind(o.verified_low.map(|l| l.0))
                 .push_bind(o.verified_low.map(|l| l.1))
                 .push_bind(o.alerted.and_then(|a| a.0))
-                .push_bind(o.alerted.map(|a| code::availability(a.1)));
+                .push_bind(o.alerted.map(|a| code::availability(a.1)))
+                .push_bind(o.verified_reading.and_then(|v| v.0))
+                .push_bind(o.verified_reading.map(|v| code::availability(v.1)));
         });
         qb.push(
             " ON CONFLICT (product_id, condition) DO UPDATE SET \
@@ -752,7 +764,9 @@ async fn flush_offers(
                updated_at = excluded.updated_at, verified_low = excluded.verified_low, \
                verified_low_at = excluded.verified_low_at, \
                alert_price_minor = excluded.alert_price_minor, \
-               alert_availability = excluded.alert_availability",
+               alert_availability = excluded.alert_availability, \
+               verified_price_minor = excluded.verified_price_minor, \
+               verified_availability = excluded.verified_availability",
         );
         qb.build().execute(&mut *conn).await?;
     }

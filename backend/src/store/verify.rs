@@ -85,9 +85,15 @@
 //!   keeps its status. Judgement calls: refuted waiting reports write no
 //!   corrections row and do not change the job's outcome (they were never
 //!   published and never the job's reason; the row explains itself through
-//!   the report's status and reason); `before` is the published reading
-//!   when the offer's status was `verified` or `corrected` (a corrected
-//!   offer shows the crawl's reading, as verified does). Failed, given-up
+//!   the report's status and reason); `before` is the series' last
+//!   verified reading, kept in the offer row (`verified_price_minor`,
+//!   `verified_availability`, set whenever a verifier's observation is
+//!   published as `verified`), whatever is published now: a collector's
+//!   change published after the last crawl does not replace it. Offers
+//!   written before those columns existed have none (no evidence until
+//!   the next crawl). Only a *published* verifier reading counts: one
+//!   older than the published offer (`older_than_published`) does not
+//!   move it. Failed, given-up
 //!   and not-found crawls judge nobody. Rows older than
 //!   [`trust::outcome::WAITING_HORIZON_MS`] are deleted by the tick.
 //! * **Privacy**: `DELETE /v1/me` removes the key's job links and waiting
@@ -487,15 +493,17 @@ impl Waiting {
     }
 }
 
-/// The `before` of a waiting report: the published reading when it is a
-/// crawl's (status `verified`, or `corrected`, which shows the crawl's
-/// reading too).
+/// The `before` of a waiting report: the last reading the verifier
+/// published for the series (`offers.verified_price_minor`,
+/// `verified_availability`), whatever is published now (also when a
+/// collector's change was published as provisional or confirmed after the
+/// last crawl). Offers written before those columns existed have none.
 pub fn waiting_before(current: Option<&Offer>) -> Option<Reading> {
     current
-        .filter(|o| matches!(o.status, OfferStatus::Verified | OfferStatus::Corrected))
-        .map(|o| Reading {
-            price: o.price_minor,
-            availability: o.availability,
+        .and_then(|o| o.verified_reading)
+        .map(|(price, availability)| Reading {
+            price,
+            availability,
         })
 }
 
@@ -559,6 +567,11 @@ pub fn next_offer(current: Option<&Offer>, r: &NewReport, d: &trust::Decision) -
                     Some((r.price_minor, r.availability))
                 } else {
                     current.and_then(|o| o.alerted)
+                },
+                verified_reading: if verified {
+                    Some((r.price_minor, r.availability))
+                } else {
+                    current.and_then(|o| o.verified_reading)
                 },
             }
         }

@@ -392,6 +392,7 @@ fn offer_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<Offer> {
     let low: Option<i64> = row.get(6)?;
     let low_at: Option<i64> = row.get(7)?;
     let alert_avail: Option<i64> = row.get(9)?;
+    let verified_avail: Option<i64> = row.get(11)?;
     Ok(Offer {
         price_minor: row.get(0)?,
         availability: code::availability_from(row.get(1)?),
@@ -402,6 +403,10 @@ fn offer_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<Offer> {
         verified_low: low.zip(low_at),
         alerted: match alert_avail {
             Some(a) => Some((row.get(8)?, code::availability_from(a))),
+            None => None,
+        },
+        verified_reading: match verified_avail {
+            Some(a) => Some((row.get(10)?, code::availability_from(a))),
             None => None,
         },
     })
@@ -803,8 +808,9 @@ impl IngestDb for SyncDb {
         let mut stmt = self.conn.prepare_cached(
             "INSERT INTO offers (product_id, condition, price_minor, availability, seller, \
                observed_at, status, last_verified_at, updated_at, verified_low, verified_low_at, \
-               alert_price_minor, alert_availability) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+               alert_price_minor, alert_availability, verified_price_minor, \
+               verified_availability) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
              ON CONFLICT (product_id, condition) DO UPDATE SET \
                price_minor = excluded.price_minor, availability = excluded.availability, \
                seller = excluded.seller, observed_at = excluded.observed_at, \
@@ -812,7 +818,9 @@ impl IngestDb for SyncDb {
                updated_at = excluded.updated_at, verified_low = excluded.verified_low, \
                verified_low_at = excluded.verified_low_at, \
                alert_price_minor = excluded.alert_price_minor, \
-               alert_availability = excluded.alert_availability",
+               alert_availability = excluded.alert_availability, \
+               verified_price_minor = excluded.verified_price_minor, \
+               verified_availability = excluded.verified_availability",
         )?;
         for ((product, cond), o) in offers {
             stmt.execute(params![
@@ -829,6 +837,8 @@ impl IngestDb for SyncDb {
                 o.verified_low.map(|l| l.1),
                 o.alerted.and_then(|a| a.0),
                 o.alerted.map(|a| code::availability(a.1)),
+                o.verified_reading.and_then(|v| v.0),
+                o.verified_reading.map(|v| code::availability(v.1)),
             ])?;
         }
         Ok(())
