@@ -66,7 +66,7 @@
 //!   (`pricewatch simulate --attack verifier_exhaustion` showed 15-35% of
 //!   watcher-time wrong that way), so it is not published. Established
 //!   keys are not limited.
-//!//! * 3: the attached report carries the crawl it would have asked for
+//! * 3: the attached report carries the crawl it would have asked for
 //!   ([`Decision::escalate`], [`super::limits`]).
 //! * 1b: a report older than the published observation cannot move it
 //!   (same as before this issue); it is history only.
