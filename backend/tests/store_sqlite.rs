@@ -83,3 +83,164 @@ async fn concurrent_batches_are_applied_as_if_alone() {
     assert_eq!(stats.observations, 239);
     store.close().await;
 }
+
+/// The history endpoint's SQLite read (`product_history_with_corrections`:
+/// one statement for the product and its runs, corrections read only when
+/// some fall in the range) equals the separate calls (`product_history`,
+/// `history_runs`, `corrections`) and the naive runs.
+#[tokio::test]
+async fn history_read_in_one_statement_equals_the_separate_calls() {
+    use backend::store::{NewReport, Registered};
+    use wasm_core::types::Condition;
+    const HOUR: i64 = 3_600_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("h.db");
+    let store = backend::store::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("open");
+    let now = common::story::NOW;
+    let key = match store
+        .register_key(&[7u8; 32], now - 60_000, None)
+        .await
+        .expect("register")
+    {
+        Registered::Created(k) => k.id,
+        other => panic!("expected Created, got {other:?}"),
+    };
+    // Every 6 hours for three weeks, 1000 and 900 taking turns every 3 days.
+    let start = now - 40 * 24 * HOUR;
+    let obs: Vec<(i64, i64)> = (0..84)
+        .map(|i| {
+            (
+                start + i * 6 * HOUR,
+                if (i / 12) % 2 == 0 { 1000 } else { 900 },
+            )
+        })
+        .collect();
+    let reports: Vec<NewReport> = obs
+        .iter()
+        .enumerate()
+        .map(|(i, &(t, p))| {
+            let mut nonce = [0u8; 16];
+            nonce[..4].copy_from_slice(&(i as u32 + 1).to_be_bytes());
+            NewReport {
+                key_id: key,
+                nonce,
+                marketplace: "amazon.de".into(),
+                asin: "B00HISTRD1".into(),
+                condition: Condition::New,
+                price_minor: Some(p),
+                currency: "EUR".into(),
+                availability: wasm_core::types::Availability::InStock,
+                seller: wasm_core::types::Seller::Amazon,
+                title: "Produkt".into(),
+                observed_at: t,
+                // A verifier's observation: published at once (storage test).
+                trusted: true,
+                net_hash: None,
+                raw: format!("{{\"n\":{i}}}"),
+            }
+        })
+        .collect();
+    store.ingest(&reports, now).await.expect("ingest");
+    let info = store
+        .product_info("amazon.de", "B00HISTRD1")
+        .await
+        .expect("info")
+        .expect("known");
+    let (from, to) = (start + 5 * 24 * HOUR + HOUR, start + 19 * 24 * HOUR);
+    let read = |cond| {
+        let store = &store;
+        async move {
+            store
+                .product_history_with_corrections("amazon.de", "B00HISTRD1", cond, from, to)
+                .await
+                .expect("read")
+                .expect("known")
+        }
+    };
+    // No corrections yet.
+    let plain = read(Condition::New).await;
+    assert_eq!(plain.info, info);
+    assert!(plain.corrections.is_empty());
+    // The naive runs: the baseline (last run starting before `from`), then
+    // every run starting in [from, to].
+    let mut naive: Vec<(i64, i64, Option<i64>, i64)> = Vec::new();
+    for &(t, p) in &obs {
+        match naive.last_mut() {
+            Some(last) if last.2 == Some(p) => {
+                last.1 = t;
+                last.3 += 1;
+            }
+            _ => naive.push((t, t, Some(p), 1)),
+        }
+    }
+    let base = naive.iter().rposition(|r| r.0 < from).expect("a baseline");
+    let want: Vec<_> = naive[base..]
+        .iter()
+        .copied()
+        .filter(|r| r.0 <= to)
+        .collect();
+    let got: Vec<_> = plain
+        .runs
+        .iter()
+        .map(|r| (r.first_seen, r.last_seen, r.price_minor, r.n))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(got.len(), 6, "{got:?}");
+    let runs = store
+        .history_runs(info.id, Condition::New, from, to)
+        .await
+        .expect("runs");
+    assert_eq!(plain.runs, runs);
+    // Corrections before, in and after the range.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("second connection");
+    for (at, rep, ver) in [
+        (from - 1, Some(1), Some(2)),
+        (from + 10 * HOUR, Some(800), Some(1000)),
+        (from + 2 * HOUR, Some(700), Some(900)),
+        (to + 1, Some(3), Some(4)),
+    ] {
+        sqlx::query(
+            "INSERT INTO corrections (product_id, condition, at, reported_price_minor, \
+             verified_price_minor) VALUES (?1, 0, ?2, ?3, ?4)",
+        )
+        .bind(info.id)
+        .bind(at)
+        .bind(rep)
+        .bind(ver)
+        .execute(&pool)
+        .await
+        .expect("insert correction");
+    }
+    let corrected = read(Condition::New).await;
+    assert_eq!(corrected.runs, runs);
+    let separate = store
+        .corrections(info.id, Condition::New, from, to)
+        .await
+        .expect("corrections");
+    assert_eq!(corrected.corrections, separate);
+    let got: Vec<_> = corrected
+        .corrections
+        .iter()
+        .map(|c| (c.at, c.reported_price_minor, c.verified_price_minor))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (from + 2 * HOUR, Some(700), Some(900)),
+            (from + 10 * HOUR, Some(800), Some(1000)),
+        ]
+    );
+    // Another condition: the product, no runs, no corrections; unknown
+    // product: none.
+    let used = read(Condition::Used).await;
+    assert_eq!((used.runs.len(), used.corrections.len()), (0, 0));
+    assert!(store
+        .product_history_with_corrections("amazon.de", "B00NOSUCH1", Condition::New, from, to)
+        .await
+        .expect("read")
+        .is_none());
+}

@@ -22,9 +22,9 @@ mod ingest_db;
 use super::trust_sqlite as ts;
 use super::verify;
 use super::{
-    code, plan_run_update, IngestOutcome, KeyActivity, KeyId, KeyRecord, NewReport, Offer,
-    OfferStatus, OfferSummary, ProductId, ProductInfo, ProductRef, ProductSummary, PurgeStats,
-    Registered, Run, RunPlan, Storage, StorageStats, StoreError, StoreResult,
+    code, plan_run_update, HistoryRead, IngestOutcome, KeyActivity, KeyId, KeyRecord, NewReport,
+    Offer, OfferStatus, OfferSummary, ProductId, ProductInfo, ProductRef, ProductSummary,
+    PurgeStats, Registered, Run, RunPlan, Storage, StorageStats, StoreError, StoreResult,
 };
 use crate::trust::{self, Reading, ReportStatus, Reporter};
 use crate::watch::sqlite as ws;
@@ -1854,6 +1854,67 @@ impl Storage for SqliteStore {
             currency: row.try_get("currency")?,
             watchers: row.try_get("watchers")?,
             offers,
+        }))
+    }
+
+    async fn product_history_with_corrections(
+        &self,
+        marketplace: &str,
+        asin: &str,
+        condition: Condition,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<Option<HistoryRead>> {
+        // Performance (issue 4's history benchmark): the product, its runs
+        // packed as in `history_runs`, and whether any correction falls in
+        // the range, in ONE statement on one pooled connection, instead of
+        // three acquisitions and three hand-offs to sqlx's SQLite thread.
+        // Corrections are rare; only then a second statement reads them.
+        let mut conn = self.read.acquire().await?;
+        let cond = code::condition(condition);
+        let Some(row) = sqlx::query(
+            "SELECT p.id, p.currency, p.title, \
+               (SELECT group_concat(first_seen || ',' || last_seen || ',' || \
+                  ifnull(price_minor, '') || ',' || availability || ',' || n, ';' \
+                  ORDER BY first_seen) FROM history_runs \
+                WHERE product_id = p.id AND condition = ?3 AND first_seen <= ?5 \
+                  AND first_seen >= coalesce((SELECT first_seen FROM history_runs \
+                    WHERE product_id = p.id AND condition = ?3 AND first_seen < ?4 \
+                    ORDER BY first_seen DESC LIMIT 1), ?4)) AS runs, \
+               EXISTS (SELECT 1 FROM corrections WHERE product_id = p.id \
+                 AND condition = ?3 AND at >= ?4 AND at <= ?5) AS corrected \
+             FROM products p WHERE p.marketplace = ?1 AND p.asin = ?2",
+        )
+        .bind(marketplace)
+        .bind(asin)
+        .bind(cond)
+        .bind(from)
+        .bind(to)
+        .fetch_optional(&mut *conn)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let info = ProductInfo {
+            id: row.try_get("id")?,
+            currency: row.try_get("currency")?,
+            title: row.try_get("title")?,
+        };
+        let packed: Option<String> = row.try_get("runs")?;
+        let runs = packed
+            .as_deref()
+            .map(unpack_runs)
+            .unwrap_or(Ok(Vec::new()))?;
+        let corrected: bool = row.try_get("corrected")?;
+        let corrections = if corrected {
+            ts::corrections(&mut conn, info.id, cond, from, to).await?
+        } else {
+            Vec::new()
+        };
+        Ok(Some(HistoryRead {
+            info,
+            runs,
+            corrections,
         }))
     }
 
