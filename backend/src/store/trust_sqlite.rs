@@ -937,42 +937,20 @@ pub(crate) async fn take_waiting(
     product: ProductId,
     cond: i64,
 ) -> StoreResult<Vec<Waiting>> {
-    let rows = sqlx::query(
+    let sql = format!(
         "DELETE FROM waiting_reports WHERE product_id = ?1 AND condition = ?2 \
-         RETURNING key_id, nonce, received_at, observed_at, price_minor, availability, alerts, \
-           before_price_minor, before_availability, in_history",
-    )
-    .bind(product)
-    .bind(cond)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let nonce: Vec<u8> = row.try_get("nonce")?;
-        let before_avail: Option<i64> = row.try_get("before_availability")?;
-        out.push(Waiting {
-            key_id: row.try_get("key_id")?,
-            nonce: <[u8; 16]>::try_from(nonce.as_slice())
-                .map_err(|_| StoreError::Database("stored nonce is not 16 bytes".into()))?,
-            received_at: row.try_get("received_at")?,
-            report: trust::WaitingReport {
-                reading: Reading {
-                    price: row.try_get("price_minor")?,
-                    availability: code::availability_from(row.try_get("availability")?),
-                },
-                observed_at: row.try_get("observed_at")?,
-                alerts: u32::try_from(row.try_get::<i64, _>("alerts")?).unwrap_or(u32::MAX),
-                before: match before_avail {
-                    Some(a) => Some(Reading {
-                        price: row.try_get("before_price_minor")?,
-                        availability: code::availability_from(a),
-                    }),
-                    None => None,
-                },
-            },
-            in_history: row.try_get::<i64, _>("in_history")? != 0,
-        });
-    }
+         RETURNING {}",
+        Waiting::COLS
+    );
+    let rows = sqlx::query(&sql)
+        .bind(product)
+        .bind(cond)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut out = rows
+        .iter()
+        .map(Waiting::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
     // RETURNING gives no order guarantee.
     out.sort_by_key(|w| (w.report.observed_at, w.key_id, w.nonce));
     Ok(out)

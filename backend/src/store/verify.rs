@@ -466,6 +466,47 @@ pub(crate) struct Waiting {
 }
 
 impl Waiting {
+    /// The `waiting_reports` columns [`Waiting::from_row`] reads (both
+    /// databases).
+    pub const COLS: &'static str = "key_id, nonce, received_at, observed_at, price_minor, \
+         availability, alerts, before_price_minor, before_availability, in_history";
+
+    /// A waiting report from a row of either database (columns
+    /// [`Waiting::COLS`]).
+    pub fn from_row<'r, R>(row: &'r R) -> Result<Waiting, sqlx::Error>
+    where
+        R: sqlx::Row,
+        for<'c> &'c str: sqlx::ColumnIndex<R>,
+        i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    {
+        let nonce: Vec<u8> = row.try_get("nonce")?;
+        let before_avail: Option<i64> = row.try_get("before_availability")?;
+        let before = match before_avail {
+            Some(a) => Some(Reading {
+                price: row.try_get("before_price_minor")?,
+                availability: super::code::availability_from(a),
+            }),
+            None => None,
+        };
+        Ok(Waiting {
+            key_id: row.try_get("key_id")?,
+            nonce: <[u8; 16]>::try_from(nonce.as_slice())
+                .map_err(|_| sqlx::Error::Protocol("stored nonce is not 16 bytes".into()))?,
+            received_at: row.try_get("received_at")?,
+            report: trust::WaitingReport {
+                reading: Reading {
+                    price: row.try_get("price_minor")?,
+                    availability: super::code::availability_from(row.try_get("availability")?),
+                },
+                observed_at: row.try_get("observed_at")?,
+                alerts: u32::try_from(row.try_get::<i64, _>("alerts")?).unwrap_or(u32::MAX),
+                before,
+            },
+            in_history: row.try_get::<i64, _>("in_history")? != 0,
+        })
+    }
+
     /// The row for report `r` decided as `d` against the published offer
     /// `current` (before the decision), with `A` = `alerts`.
     pub fn of(
