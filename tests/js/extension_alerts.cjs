@@ -336,16 +336,25 @@ async function restartWorker(context, extPage) {
   const running = await waitFor("the running service worker", () => changes.find((v) => isOurs(v) && v.runningStatus === "running"));
   const versionId = running.versionId;
   let stoppedAt = null;
+  // Where the stop sits in `changes`: a start is a later entry (two events
+  // can carry the same millisecond).
+  let stoppedIndex = -1;
   // A worker busy with an event may not stop at once: ask again until it did.
   for (let attempt = 0; stoppedAt === null && attempt < 10; attempt += 1) {
     const asked = Date.now();
     await cdp.send("ServiceWorker.stopWorker", { versionId });
     const stopped = await waitFor(
       "the service worker to stop",
-      () => changes.find((v) => v.versionId === versionId && v.runningStatus === "stopped" && v.seenAt >= asked) || null,
+      () => {
+        const i = changes.findIndex((v) => v.versionId === versionId && v.runningStatus === "stopped" && v.seenAt >= asked);
+        return i >= 0 ? { i, at: changes[i].seenAt } : null;
+      },
       { timeoutMs: 2000 },
     ).catch(() => null);
-    if (stopped) stoppedAt = stopped.seenAt;
+    if (stopped) {
+      stoppedAt = stopped.at;
+      stoppedIndex = stopped.i;
+    }
   }
   if (stoppedAt === null) throw new Error("the service worker did not stop");
   const readSession = (key) => extPage.evaluate((k) => chrome.storage.session.get(k).then((o) => o[k] ?? null), key);
@@ -357,7 +366,15 @@ async function restartWorker(context, extPage) {
     },
     { timeoutMs: 20000, intervalMs: 100 },
   );
-  const restarted = changes.some((v) => isOurs(v) && v.runningStatus === "running" && v.seenAt > stoppedAt);
+  // The storage write can be seen before CDP delivers the status event:
+  // wait a little for it rather than look once.
+  const restarted = await waitFor(
+    "the restarted worker's running status",
+    () => changes.slice(stoppedIndex + 1).some((v) => isOurs(v) && v.runningStatus === "running") || null,
+    { timeoutMs: 5000, intervalMs: 50 },
+  )
+    .then(() => true)
+    .catch(() => false);
   await cdp.detach().catch(() => {});
   return { poll, restarted, notified: await readSession("pricewatch_notified") };
 }
