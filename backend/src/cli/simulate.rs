@@ -137,15 +137,15 @@ pub fn table(results: &[Metrics]) -> String {
     let mut out = String::new();
     out.push_str(
         "\nscenario             reports  alerts false  false/alert  corr  deals  p50m  p95m missed  \
-         crawls  /1k rep  /change  chg-only  atk-keys crawl/atk atk-dist  hon-dist  wrong-price\n",
+         crawls  /1k rep  /change  chg-only  atk-keys crawl/atk  lie/atk truth/atk atk-dist  hon-dist  wrong-price\n",
     );
     out.push_str(
         "target                                   0 | <=1e-4                     <=3  <=5              \
-                 <=1.2                  <=1    >=95%     <=1%\n",
+                 <=1.2                  <=1                      >=95%     <=1%\n",
     );
     for m in results {
         out.push_str(&format!(
-            "{:<19} {:>8} {:>7} {:>5} {:>12.2e} {:>5} {:>6} {:>5} {:>5} {:>6} {:>7} {:>8.1} {:>8.2} {:>9.2} {:>9} {:>9.2} {:>7.1}% {:>8.2}% {:>11.4}%\n",
+            "{:<19} {:>8} {:>7} {:>5} {:>12.2e} {:>5} {:>6} {:>5} {:>5} {:>6} {:>7} {:>8.1} {:>8.2} {:>9.2} {:>9} {:>9.2} {:>8.2} {:>9.2} {:>7.1}% {:>8.2}% {:>11.4}%\n",
             m.scenario,
             m.reports,
             m.alerts,
@@ -162,6 +162,8 @@ pub fn table(results: &[Metrics]) -> String {
             m.change_crawls_per_change(),
             m.attacker_keys,
             m.crawls_per_attacker_key(),
+            m.lie_crawls_per_attacker_key(),
+            m.truth_crawls_per_attacker_key(),
             100.0 * m.attacker_distrusted_share(),
             100.0 * m.honest_distrusted_share(),
             100.0 * m.wrong_price_share(),
@@ -194,6 +196,9 @@ pub fn json_line(m: &Metrics) -> String {
         "attacker_crawls": m.attacker_crawls,
         "attacker_crawls_by_reason": m.attacker_crawls_by_reason,
         "crawls_per_attacker_key": m.crawls_per_attacker_key(),
+        "attacker_lie_crawls": m.attacker_lie_crawls,
+        "lie_crawls_per_attacker_key": m.lie_crawls_per_attacker_key(),
+        "truth_crawls_per_attacker_key": m.truth_crawls_per_attacker_key(),
         "attacker_keys": m.attacker_keys,
         "attacker_distrusted": m.attacker_distrusted,
         "attacker_distrusted_share": m.attacker_distrusted_share(),
@@ -201,6 +206,7 @@ pub fn json_line(m: &Metrics) -> String {
         "honest_distrusted": m.honest_distrusted,
         "honest_distrusted_share": m.honest_distrusted_share(),
         "honest_distrusted_by_cause": m.honest_distrusted_by_cause,
+        "honest_distrusted_negatives": m.honest_distrusted_negatives,
         "wrong_price_watcher_share": m.wrong_price_share(),
         "honest_judgements": m.honest_judgements,
         "waiting_judgements": m.waiting_judgements,

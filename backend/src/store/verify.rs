@@ -74,7 +74,10 @@
 //!   reports do not back the current price.
 //! * **Waiting reports** ([`trust::judge_waiting`]): a report stored only
 //!   because its key was over its crawl-trigger limit (`crawl_limit`) or
-//!   distrusted (`distrusted_key`) gets a row in `waiting_reports` in the
+//!   distrusted (`distrusted_key`), and a distrusted key's spot check that
+//!   may not queue a crawl (`spot_check_skipped`; its `before` is the
+//!   published reading it agreed with, [`trust::WaitingReport::before_for`])
+//!   ([`trust::Decision::waits`]) gets a row in `waiting_reports` in the
 //!   ingest transaction ([`Waiting`]). When any job of its series finishes
 //!   with an `observed` reading (whatever queued it), every waiting row of
 //!   the series is judged in the same transaction, applied to its key's
@@ -447,7 +450,7 @@ pub mod reason {
 /// Whether a decided report waits for its series' next crawl (see the
 /// module docs): stored only, with no crawl of its own.
 pub fn waits(d: &trust::Decision) -> bool {
-    matches!(d.reason, "crawl_limit" | "distrusted_key")
+    d.waits()
 }
 
 /// A waiting report (row of `waiting_reports`, see the module docs).
@@ -527,7 +530,14 @@ impl Waiting {
                 },
                 observed_at: r.observed_at,
                 alerts,
-                before: waiting_before(current),
+                before: trust::WaitingReport::before_for(
+                    d,
+                    waiting_before(current),
+                    current.map(|o| Reading {
+                        price: o.price_minor,
+                        availability: o.availability,
+                    }),
+                ),
             },
             in_history: enters_history(d),
         }

@@ -48,7 +48,13 @@
 //!   truth cost 5% of its reports in crawls (`deal_suppression`: 99 crawls
 //!   per lying key); with the 24 h answers above an honest key distrusted
 //!   by parse errors still earns its way back (`simulate`: honest keys
-//!   distrusted 0.79% -> 0.99% with this rule).
+//!   distrusted 0.79% -> 0.99% with this rule). Such a skipped spot check
+//!   waits for the product's next crawl, whatever queues it
+//!   ([`Decision::waits`], [`super::judge_waiting`]): confirmed when the
+//!   crawl agrees, no evidence when it echoed the verifier's own reading
+//!   and the price moved since. So a young honest key distrusted by one
+//!   parse error recovers at no crawl cost instead of only through the
+//!   24-hour answers (figures in [`super::sim`]'s module docs).
 //! * 1: no upgrade while a crawl is pending for the product: the crawl
 //!   decides (rule 3), so reports that merely echo a fresh provisional
 //!   value (e.g. a cold-start lie) cannot make it alert before the crawl.
@@ -242,6 +248,20 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// Whether the report is stored only, with no crawl of its own, and
+    /// waits for its product's next crawl to be judged
+    /// ([`super::judge_waiting`]): a key over its crawl-trigger limit
+    /// (`crawl_limit`), a distrusted key's deviating report
+    /// (`distrusted_key`), and a distrusted key's spot check that may not
+    /// queue a crawl (`spot_check_skipped`, module docs). The store and the
+    /// simulation both use this.
+    pub fn waits(&self) -> bool {
+        matches!(
+            self.reason,
+            "crawl_limit" | "distrusted_key" | "spot_check_skipped"
+        )
+    }
+
     fn new(status: ReportStatus, reason: &'static str) -> Self {
         Decision {
             status,
@@ -339,7 +359,8 @@ pub fn decide(ctx: &ReportContext) -> Decision {
                 d.credit = Some(Judgement::Confirmed);
                 d.reason = "spot_check_verified";
             } else if ctx.reporter.distrusted && !ctx.crawl_pending {
-                // A distrusted key's spot check never queues a crawl.
+                // A distrusted key's spot check never queues a crawl; it
+                // waits for the product's next crawl ([`Decision::waits`]).
                 d.reason = "spot_check_skipped";
             } else {
                 d.attach = true;

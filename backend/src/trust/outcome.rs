@@ -258,8 +258,39 @@ pub struct WaitingReport {
     /// `A` at decision time.
     pub alerts: u32,
     /// The last reading the verifier saw for the product before the report
-    /// arrived (whatever is published now), `None` when it never saw one.
+    /// arrived (whatever is published now), `None` when it never saw one;
+    /// for a report that agreed with the published reading (a distrusted
+    /// key's skipped spot check), that published reading
+    /// ([`WaitingReport::before_for`]).
     pub before: Option<Reading>,
+}
+
+impl WaitingReport {
+    /// The `before` of a report decided as `d`: the verifier's last
+    /// reading `verified`, except for a report that agreed with the
+    /// published reading (rule 1, `spot_check_skipped`): then `published`.
+    ///
+    /// Judgement call: such a report said what the rules already showed;
+    /// when the next crawl disagrees, the price moved since (as for an
+    /// attached report that agreed with a verified price,
+    /// [`AttachedReport::agreed_with_verified`]), so it is confirmed or
+    /// nothing. Judged against the verifier's reading instead, a distrusted
+    /// honest key echoing a true provisional price (a real change an
+    /// established key reported, published with no crawl under rule 5) was
+    /// refuted whenever the price moved again before the next crawl:
+    /// `pricewatch simulate --seed 1`, 18 mild refutations of true reports
+    /// among the distrusted honest keys' negative judgements.
+    pub fn before_for(
+        d: &super::Decision,
+        verified: Option<Reading>,
+        published: Option<Reading>,
+    ) -> Option<Reading> {
+        if d.status == super::ReportStatus::Accepted {
+            published
+        } else {
+            verified
+        }
+    }
 }
 
 /// How the product's next crawl judges a waiting report (the judgement
@@ -275,7 +306,23 @@ pub struct WaitingReport {
 ///   since);
 /// * no verified reading before it: no evidence;
 /// * otherwise the report matches neither the verifier's reading before it
-///   nor the one after it: it is judged as an attached report ([`judge`]).
+///   nor the one after it: it is judged as an attached report ([`judge`]),
+///   except that a crawl more than [`STALE_REPORT_MS`] (30 min) after the
+///   report refutes it mildly at most (`Refuted`, never `SevereRefuted`).
+///
+/// Judgement call on the stale cap: the longer the gap, the likelier the
+/// price moved to the reported value and back in between (a short real
+/// deal: A -> B -> A, or A -> B -> C, which a report of B matches neither
+/// side of). A severe refutation is 5 units of negative evidence and one of
+/// the two that distrust a key, so a key distrusted by one honest parse
+/// error stayed distrusted by its next true report of a short deal. A mild
+/// refutation still distrusts a key with no positive evidence (a fresh key
+/// telling one lie: `beta` 2 > `alpha` 1), which is what the waiting
+/// reports of limited floods are. `pricewatch simulate`, seeds 1 / 2 / 3:
+/// honest keys distrusted, before the cap 0.99% / 1.17% / 1.57% (4-6
+/// severe refutations a seed of true waiting reports among the negative
+/// judgements of the distrusted honest keys); see the module docs of
+/// [`super::sim`] for the figures after.
 ///
 /// Judgement call (TRUST.md is silent on reports past a crawl-trigger
 /// limit): without it, a flood of fresh keys that the limits keep from
@@ -303,7 +350,12 @@ pub fn judge_waiting(w: &WaitingReport, crawled: &Reading, now: i64) -> Judgemen
     }
     match w.before {
         Some(before) if !w.reading.matches(&before) => {
-            judge(&w.reading, crawled, false, w.alerts >= 1)
+            match judge(&w.reading, crawled, false, w.alerts >= 1) {
+                Judgement::SevereRefuted if now - w.observed_at > STALE_REPORT_MS => {
+                    Judgement::Refuted
+                }
+                j => j,
+            }
         }
         _ => Judgement::NoEvidence,
     }

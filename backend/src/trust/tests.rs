@@ -347,10 +347,12 @@ fn rule_1_a_distrusted_keys_spot_check_never_queues_a_crawl() {
     c.spot_draw = 0.0;
     let d = check(c, ReportStatus::Accepted, "spot_check_skipped");
     assert!(d.crawl.is_none() && !d.attach && d.credit.is_none());
+    // It waits for the product's next crawl, whatever queues it.
+    assert!(d.waits());
     // A pending crawl still judges it (free), and so does a fresh verification.
     c.crawl_pending = true;
     let d = check(c, ReportStatus::Accepted, "spot_check");
-    assert!(d.attach && d.crawl.is_none());
+    assert!(d.attach && d.crawl.is_none() && !d.waits());
     c.crawl_pending = false;
     c.published = Some(published(10_000, OfferStatus::Verified));
     let d = check(c, ReportStatus::Accepted, "spot_check_verified");
@@ -365,7 +367,7 @@ fn waiting_reports_are_judged_by_the_next_crawl_when_it_brackets_them() {
     use super::outcome::WAITING_HORIZON_MS;
     let w = WaitingReport {
         reading: Reading::in_stock(1),
-        observed_at: NOW - 3_600_000,
+        observed_at: NOW - 10 * MINUTE_MS,
         alerts: 2,
         before: Some(Reading::in_stock(10_000)),
     };
@@ -422,6 +424,93 @@ fn waiting_reports_are_judged_by_the_next_crawl_when_it_brackets_them() {
         judge_waiting(&old, &Reading::in_stock(1), NOW),
         Judgement::NoEvidence
     );
+}
+
+#[test]
+fn waiting_reports_crawled_over_30_minutes_later_are_refuted_mildly_at_most() {
+    use super::outcome::STALE_REPORT_MS;
+    // A short real deal (10,000 -> 6,000 -> 10,000) reported by a limited
+    // or distrusted key, crawled hours later: neither side matches.
+    let deal = WaitingReport {
+        reading: Reading::in_stock(6_000),
+        observed_at: NOW - 5 * 3_600_000,
+        alerts: 3,
+        before: Some(Reading::in_stock(10_000)),
+    };
+    assert_eq!(
+        judge_waiting(&deal, &Reading::in_stock(10_000), NOW),
+        Judgement::Refuted
+    );
+    // A penny (over 50% off) too, once stale.
+    let penny = WaitingReport {
+        reading: Reading::in_stock(1),
+        observed_at: NOW - STALE_REPORT_MS - 1,
+        ..deal
+    };
+    assert_eq!(
+        judge_waiting(&penny, &Reading::in_stock(10_000), NOW),
+        Judgement::Refuted
+    );
+    // Within 30 minutes it stays severe.
+    let fresh = WaitingReport {
+        observed_at: NOW - STALE_REPORT_MS,
+        ..penny
+    };
+    assert_eq!(
+        judge_waiting(&fresh, &Reading::in_stock(10_000), NOW),
+        Judgement::SevereRefuted
+    );
+    // Mild still distrusts a key with no positive evidence (one lie of a
+    // fresh key), not one with a little.
+    let mut fresh_key = Reputation::new(NOW - DAY_MS);
+    fresh_key.apply(Judgement::Refuted, NOW);
+    assert!(fresh_key.distrusted(NOW));
+    let mut known = Reputation::new(NOW - 10 * DAY_MS);
+    known.apply(Judgement::Confirmed, NOW - DAY_MS);
+    known.apply(Judgement::Confirmed, NOW - DAY_MS);
+    known.apply(Judgement::Refuted, NOW);
+    assert!(!known.distrusted(NOW));
+    // Confirmed when the crawl shows it, however late.
+    assert_eq!(
+        judge_waiting(&deal, &Reading::in_stock(6_000), NOW),
+        Judgement::Confirmed
+    );
+}
+
+#[test]
+fn an_agreeing_waiting_report_is_judged_against_the_published_reading() {
+    let mut c = ctx();
+    c.reported = Reading::in_stock(9_000);
+    // A provisional 9,000 published after a verified 10,000.
+    c.published = Some(published(9_000, OfferStatus::Provisional));
+    c.reporter = reporter(0.0);
+    c.reporter.distrusted = true;
+    c.spot_draw = 0.0;
+    let d = check(c, ReportStatus::Accepted, "spot_check_skipped");
+    let verified = Some(Reading::in_stock(10_000));
+    let shown = Some(Reading::in_stock(9_000));
+    let before = WaitingReport::before_for(&d, verified, shown);
+    assert_eq!(before, shown);
+    let w = WaitingReport {
+        reading: c.reported,
+        observed_at: c.observed_at,
+        alerts: 0,
+        before,
+    };
+    // The price moved on by the next crawl: no evidence, not a refutation.
+    assert_eq!(
+        judge_waiting(&w, &Reading::in_stock(8_000), NOW),
+        Judgement::NoEvidence
+    );
+    assert_eq!(
+        judge_waiting(&w, &Reading::in_stock(9_000), NOW),
+        Judgement::Confirmed
+    );
+    // A deviating report keeps the verifier's reading as its before.
+    c.reported = Reading::in_stock(5_000);
+    let d = check(c, ReportStatus::Stored, "distrusted_key");
+    assert!(d.waits());
+    assert_eq!(WaitingReport::before_for(&d, verified, shown), verified);
 }
 
 #[test]

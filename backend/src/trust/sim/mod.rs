@@ -242,6 +242,10 @@ pub struct Metrics {
     /// Crawl attempts of jobs an honest key's report created (the
     /// yardstick for attackers who mostly report the truth).
     pub honest_crawls: u64,
+    /// Of `attacker_crawls`, those of jobs created by a lie (the report
+    /// did not match the true reading); the rest were created by truthful
+    /// reports (real changes the attacker reported first, spot checks).
+    pub attacker_lie_crawls: u64,
     /// The same by job reason.
     pub attacker_crawls_by_reason: BTreeMap<&'static str, u64>,
     /// Attacker keys that told at least one lie.
@@ -262,6 +266,10 @@ pub struct Metrics {
     /// `two_severe_in_half_life`, `beta_over_alpha_young` (fewer than five
     /// confirmations' worth of positive evidence), `beta_over_alpha`.
     pub honest_distrusted_by_cause: BTreeMap<&'static str, u64>,
+    /// The negative judgements of the honest keys distrusted at the end
+    /// (those of the last 30 days), as `<attached|waiting>_<judgement>_<true|parse_error>`:
+    /// `true` ones judged a report that said what the collector saw.
+    pub honest_distrusted_negatives: BTreeMap<String, u64>,
     /// Watcher-ms with a wrong published reading.
     pub wrong_watcher_ms: f64,
     /// All watcher-ms.
@@ -297,6 +305,19 @@ impl Metrics {
     /// most 1).
     pub fn crawls_per_attacker_key(&self) -> f64 {
         ratio(self.attacker_crawls as f64, self.attacker_keys as f64)
+    }
+    /// Of [`Metrics::crawls_per_attacker_key`], crawls created by lies.
+    pub fn lie_crawls_per_attacker_key(&self) -> f64 {
+        ratio(self.attacker_lie_crawls as f64, self.attacker_keys as f64)
+    }
+    /// Of [`Metrics::crawls_per_attacker_key`], crawls created by truthful
+    /// reports (real changes, spot checks).
+    pub fn truth_crawls_per_attacker_key(&self) -> f64 {
+        ratio(
+            self.attacker_crawls
+                .saturating_sub(self.attacker_lie_crawls) as f64,
+            self.attacker_keys as f64,
+        )
     }
     /// Crawls honest keys caused, per honest key.
     pub fn crawls_per_honest_key(&self) -> f64 {
@@ -381,10 +402,11 @@ mod tests {
         // Their stored reports wait for the products' next crawls, which
         // judge them: most keys end distrusted without a crawl of their own.
         assert!(m.attacker_distrusted_share() >= 0.9, "{m:?}");
+        // Mostly judged hours after the lie: mild refutations (a fresh key
+        // with one is distrusted all the same).
+        let refuted = |j: &str| m.waiting_judgements.get(j).copied().unwrap_or(0);
         assert!(
-            m.waiting_judgements
-                .get("attacker_severe_refuted")
-                .is_some_and(|n| *n > 1_000),
+            refuted("attacker_refuted") + refuted("attacker_severe_refuted") > 1_000,
             "{m:?}"
         );
         assert!(m.crawls_per_attacker_key() < 0.1, "{m:?}");

@@ -7,9 +7,9 @@ use crate::trust::groups::established_groups;
 use crate::trust::{
     agrees, corroboration, decide, drift, escalate, group_of, judge_waiting, pick_jobs,
     refresh_interval, resolve, within_crawl_limit, AttachedReport, CrawlOutcome, CrawlRequest,
-    CrawlResult, DriftTimer, GroupId, JobPriority, Published, QueuedJob, Reading, ReportContext,
-    Reporter, Reputation, ResolutionKind, TriggerCounts, WaitingReport, CORROBORATION_WINDOW_MS,
-    DAY_MS, HALF_LIFE_MS, MINUTE_MS,
+    CrawlResult, DriftTimer, GroupId, JobPriority, Judgement, Published, QueuedJob, Reading,
+    ReportContext, Reporter, Reputation, ResolutionKind, TriggerCounts, WaitingReport,
+    CORROBORATION_WINDOW_MS, DAY_MS, HALF_LIFE_MS, MINUTE_MS,
 };
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
@@ -31,6 +31,8 @@ enum Ev {
         product: usize,
         reading: Reading,
         observed_at: i64,
+        /// Not a parse error (what the collector saw is what it says).
+        truthful: bool,
     },
     Lie {
         key: usize,
@@ -88,6 +90,9 @@ struct Key {
     /// Crawls this key triggered while on probation (crawl-trigger limit).
     triggered: Triggered,
     lied: bool,
+    /// Honest keys: negative judgements (time, label), see
+    /// [`World::note_judgement`].
+    negatives: Vec<(i64, String)>,
 }
 
 /// Crawl-trigger counts of a key or a group (calendar-day window).
@@ -141,9 +146,9 @@ struct Product {
     watches: Vec<Watch>,
     popularity: f64,
     job: Option<u64>,
-    attached: Vec<(usize, AttachedReport)>,
+    attached: Vec<(usize, AttachedReport, bool)>,
     /// Stored-only reports waiting for the next crawl ([`judge_waiting`]).
-    waiting: Vec<(usize, WaitingReport)>,
+    waiting: Vec<(usize, WaitingReport, bool)>,
     recent: VecDeque<Recent>,
     latest: BTreeMap<GroupId, (f64, i64, i64)>,
     drift: DriftTimer,
@@ -164,7 +169,9 @@ struct Job {
     attempts: u32,
     trigger: Option<usize>,
     trigger_group: Option<GroupId>,
-    creator: Option<usize>,
+    /// The key whose report created the job, and whether that report was a
+    /// lie (simulation knowledge, for the figures).
+    creator: Option<(usize, bool)>,
     leased: bool,
 }
 
@@ -359,6 +366,7 @@ impl World {
             poison: false,
             triggered: Triggered::default(),
             lied: false,
+            negatives: Vec::new(),
         });
         if vpd > 0.0 {
             let r = if attacker {
@@ -449,16 +457,18 @@ impl World {
                 product,
                 reading,
                 observed_at,
-            } => self.ingest(key, product, reading, observed_at),
+                truthful,
+            } => self.ingest(key, product, reading, observed_at, truthful),
             Ev::Lie {
                 key,
                 product,
                 reading,
             } => {
-                if !reading.matches(&self.products[product].truth) {
+                let truthful = reading.matches(&self.products[product].truth);
+                if !truthful {
                     self.keys[key].lied = true;
                 }
-                self.ingest(key, product, reading, self.now);
+                self.ingest(key, product, reading, self.now, truthful);
             }
             Ev::Change(p) => self.change(p),
             Ev::Revert(p) => self.revert(p),
@@ -537,6 +547,7 @@ impl World {
         let truth = self.products[p].truth;
         let mut reading = truth;
         let mut lied = false;
+        let mut misread = false;
         if attacker {
             if poison && r.chance(0.3) {
                 if let Some(x) = truth.price {
@@ -546,6 +557,7 @@ impl World {
             }
         } else if r.chance(self.cfg.parse_error_rate) {
             reading.price = truth.price.map(|x| (x / 100).max(1));
+            misread = true;
         }
         let delay = r.range(0, 30 * SECOND);
         let next = r.exp_ms(DAY_MS as f64 / vpd);
@@ -559,6 +571,7 @@ impl World {
                 product: p,
                 reading,
                 observed_at: self.now,
+                truthful: !lied && !misread,
             },
         );
         self.after(next, Ev::Visit(k));
@@ -575,7 +588,9 @@ impl World {
         }
     }
 
-    fn ingest(&mut self, k: usize, p: usize, reading: Reading, observed_at: i64) {
+    /// `truthful`: the report says what the collector saw (simulation
+    /// knowledge only, for the figures; the rules never see it).
+    fn ingest(&mut self, k: usize, p: usize, reading: Reading, observed_at: i64, truthful: bool) {
         let now = self.now;
         let window = self.in_window();
         if window {
@@ -661,8 +676,12 @@ impl World {
         if let Some(j) = d.credit {
             self.keys[k].rep.apply(j, now);
         }
-        if matches!(d.reason, "crawl_limit" | "distrusted_key") {
-            let before = self.products[p].last_verified;
+        if d.waits() {
+            let before = WaitingReport::before_for(
+                &d,
+                self.products[p].last_verified,
+                ctx.published.map(|o| o.reading),
+            );
             self.products[p].waiting.push((
                 k,
                 WaitingReport {
@@ -671,6 +690,7 @@ impl World {
                     alerts,
                     before,
                 },
+                truthful,
             ));
         }
         if let Some(status) = d.publish {
@@ -708,7 +728,7 @@ impl World {
         if let Some(req) = d.crawl {
             if self.products[p].job.is_none() {
                 let trigger = (!reporter.established && req.reason != "spot_check").then_some(k);
-                self.enqueue(p, req, trigger, Some(k));
+                self.enqueue(p, req, trigger, Some((k, !truthful)));
             }
         }
         if let (Some(want), Some(id)) = (d.escalate, self.products[p].job) {
@@ -738,6 +758,7 @@ impl World {
                     alerts,
                     agreed_with_verified,
                 },
+                truthful,
             ));
         }
         if reporter.established {
@@ -958,7 +979,7 @@ impl World {
         p: usize,
         req: CrawlRequest,
         trigger: Option<usize>,
-        creator: Option<usize>,
+        creator: Option<(usize, bool)>,
     ) {
         let id = self.next_job;
         self.next_job += 1;
@@ -1067,12 +1088,16 @@ impl World {
         if self.in_window() {
             self.m.crawls += 1;
             *self.m.crawls_by_reason.entry(reason).or_insert(0) += 1;
-            if creator.is_some_and(|k| !self.keys[k].attacker) {
-                self.m.honest_crawls += 1;
-            }
-            if creator.is_some_and(|k| self.keys[k].attacker) {
-                self.m.attacker_crawls += 1;
-                *self.m.attacker_crawls_by_reason.entry(reason).or_insert(0) += 1;
+            if let Some((k, lie)) = creator {
+                if self.keys[k].attacker {
+                    self.m.attacker_crawls += 1;
+                    if lie {
+                        self.m.attacker_lie_crawls += 1;
+                    }
+                    *self.m.attacker_crawls_by_reason.entry(reason).or_insert(0) += 1;
+                } else {
+                    self.m.honest_crawls += 1;
+                }
             }
         }
         let outcome = if self.vrng.chance(self.cfg.crawl_failure_rate) {
@@ -1105,19 +1130,25 @@ impl World {
             ResolutionKind::Confirmed | ResolutionKind::Refuted => {}
         }
         let now = self.now;
-        let keys: Vec<usize> = self.products[p].attached.iter().map(|a| a.0).collect();
+        let keys: Vec<(usize, bool)> = self.products[p]
+            .attached
+            .iter()
+            .map(|a| (a.0, a.2))
+            .collect();
         let window = self.in_window();
-        for (k, j) in keys.into_iter().zip(res.judgements.iter()) {
+        for ((k, truthful), j) in keys.into_iter().zip(res.judgements.iter()) {
             self.keys[k].rep.apply(*j, now);
+            self.note_judgement(k, "attached", *j, truthful);
             if window && !self.keys[k].attacker {
                 *self.m.honest_judgements.entry(j.as_str()).or_insert(0) += 1;
             }
         }
         if let CrawlOutcome::Observed(crawled) = outcome {
             let waiting = std::mem::take(&mut self.products[p].waiting);
-            for (k, w) in waiting {
+            for (k, w, truthful) in waiting {
                 let j = judge_waiting(&w, &crawled, now);
                 self.keys[k].rep.apply(j, now);
+                self.note_judgement(k, "waiting", j, truthful);
                 if window {
                     let who = if self.keys[k].attacker {
                         "attacker"
@@ -1162,6 +1193,19 @@ impl World {
             }
         }
         self.close_job(id);
+    }
+
+    /// Keeps an honest key's negative judgements for the figures
+    /// (`honest_distrusted_negatives`): where (`attached`, `waiting`), what,
+    /// and whether the report was true when observed.
+    fn note_judgement(&mut self, k: usize, source: &'static str, j: Judgement, truthful: bool) {
+        let key = &mut self.keys[k];
+        if key.attacker || j.neg() == 0.0 {
+            return;
+        }
+        let what = if truthful { "true" } else { "parse_error" };
+        key.negatives
+            .push((self.now, format!("{source}_{}_{what}", j.as_str())));
     }
 
     fn hourly(&mut self) {
@@ -1374,6 +1418,13 @@ impl World {
                         "other"
                     };
                     *self.m.honest_distrusted_by_cause.entry(cause).or_insert(0) += 1;
+                    for (_, label) in key.negatives.iter().filter(|n| end - n.0 < HALF_LIFE_MS) {
+                        *self
+                            .m
+                            .honest_distrusted_negatives
+                            .entry(label.clone())
+                            .or_insert(0) += 1;
+                    }
                 }
             }
         }
