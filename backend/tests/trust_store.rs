@@ -87,6 +87,21 @@ async fn postgres() -> Option<Db> {
     })
 }
 
+/// Drops the database [`postgres`] created for a scenario (after it passed;
+/// a failed one is left for a look).
+async fn drop_postgres(url: &str) {
+    let server = std::env::var("PRICEWATCH_TEST_POSTGRES_URL").expect("server url");
+    let path = url.split_once('?').map_or(url, |(b, _)| b);
+    let name = &path[path.rfind('/').expect("url has a path") + 1..];
+    let mut admin = sqlx::PgConnection::connect(server.trim())
+        .await
+        .expect("admin");
+    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .expect("drop db");
+}
+
 /// Runs a scenario on SQLite, then on PostgreSQL when configured.
 macro_rules! both {
     ($name:ident, $scenario:ident) => {
@@ -98,7 +113,9 @@ macro_rules! both {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 if let Some(db) = super::postgres().await {
+                    let url = db.url.clone();
                     super::$scenario(db).await;
+                    super::drop_postgres(&url).await;
                 }
             }
         }
@@ -900,6 +917,19 @@ async fn group_limit(db: Db) {
         };
         keys.push(id);
     }
+    // Other groups: the same network but registered the day before, and
+    // another network the same day. Each has its own allowance.
+    for (seed, registered, other_net) in [(13u8, T0 - DAY - MIN, net), (14, T0 - MIN, [78u8; 16])] {
+        let id = match db
+            .store
+            .register_key(&[seed; 32], registered, Some(other_net))
+            .await
+            .expect("register")
+        {
+            Registered::Created(k) | Registered::Existing(k) => k.id,
+        };
+        keys.push(id);
+    }
     for (i, k) in keys.iter().enumerate() {
         let mut r = report(*k, 1, Some(1000), T0);
         r.asin = format!("B{i:09}");
@@ -910,7 +940,14 @@ async fn group_limit(db: Db) {
         .lease_jobs(v, 10, 60_000, T0 + 1)
         .await
         .expect("lease");
-    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    let mut asins: Vec<String> = jobs.iter().map(|j| j.asin.clone()).collect();
+    asins.sort();
+    // Keys 0 and 1 of the first group, and each of the other two groups'.
+    assert_eq!(
+        asins,
+        vec!["B000000000", "B000000001", "B000000003", "B000000004"],
+        "{jobs:?}"
+    );
 }
 both!(
     a_group_of_fresh_keys_shares_its_crawl_allowance,

@@ -97,6 +97,15 @@ impl From<sqlx::Error> for StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Stable small-integer codes of the wire enums, as stored on disk.
+/// Where the stores stop counting a group's crawl triggers of the last day
+/// (`LIMIT 16` in `GROUP_TRIGGER_COUNTS`): above every limit it is compared
+/// with, so capping changes no decision.
+pub(crate) const TRIGGER_COUNT_CAP: u32 = 16;
+const _: () = assert!(
+    crate::trust::limits::GROUP_CRAWLS_PER_DAY < TRIGGER_COUNT_CAP
+        && crate::trust::limits::GROUP_OPEN_CRAWLS < TRIGGER_COUNT_CAP
+);
+
 pub mod code {
     use wasm_core::types::{Availability, Condition, Seller};
 

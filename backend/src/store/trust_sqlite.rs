@@ -141,12 +141,26 @@ pub(crate) async fn recent_reports(
     Ok(out)
 }
 
+/// The group's crawl-trigger counts (`?1` network hash, `?2` registration
+/// day, `?3` start of the last day). The day count stops at
+/// [`super::TRIGGER_COUNT_CAP`] (16, in the SQL): every limit in
+/// [`trust::limits`] is below it, so the decision is the same as with an
+/// exact count, and a group that triggered thousands of crawls a day
+/// (every key behind one NAT) costs no more to check than one with two.
+pub(crate) const GROUP_TRIGGER_COUNTS: &str = "SELECT (SELECT count(*) FROM verification_jobs \
+       WHERE trigger_net = ?1 AND trigger_cohort = ?2 AND enqueued_at > ?3 \
+         AND reason <> 'spot_check' AND state <> 2) AS open, \
+   (SELECT count(*) FROM (SELECT 1 FROM verification_jobs \
+       WHERE trigger_net = ?1 AND trigger_cohort = ?2 AND enqueued_at > ?3 \
+         AND reason <> 'spot_check' LIMIT 16) AS d) AS day";
+
 /// The crawl-trigger counts of a key on probation and of its independence
 /// group (jobs its keys triggered, spot checks not counted: the server
-/// chooses those; open ones, and those queued in the last day), for [`trust::within_crawl_limit`]. The group count joins the
-/// triggering keys (network hash and registration day); it scans the
-/// last day's triggered jobs, which is paid only by deviating reports of
-/// keys on probation.
+/// chooses those; open ones, and those queued in the last day), for
+/// [`trust::within_crawl_limit`]. The group's jobs carry its network hash
+/// and registration day (`trigger_net`, `trigger_cohort`, copied from the
+/// trigger key when queued), so the group counts are short range scans of
+/// two partial indexes (migration `0007_trigger_group`/`0010_trigger_group`).
 pub(crate) async fn within_crawl_limit(
     conn: &mut SqliteConnection,
     key: KeyId,
@@ -175,20 +189,12 @@ pub(crate) async fn within_crawl_limit(
     let group = match rep.net_hash {
         None => mine,
         Some(net) => {
-            let day_start = rep.registered_at.div_euclid(trust::DAY_MS) * trust::DAY_MS;
-            let row = sqlx::query(
-                "SELECT coalesce(sum(CASE WHEN j.state <> 2 THEN 1 ELSE 0 END), 0) AS open, \
-                   count(*) AS day FROM verification_jobs j JOIN keys k ON k.id = j.trigger_key \
-                 WHERE j.trigger_key IS NOT NULL AND j.enqueued_at > ?1 AND k.net_hash = ?2 \
-                   AND j.reason <> 'spot_check' \
-                   AND k.registered_at >= ?3 AND k.registered_at < ?4",
-            )
-            .bind(since)
-            .bind(&net[..])
-            .bind(day_start)
-            .bind(day_start + trust::DAY_MS)
-            .fetch_one(&mut *conn)
-            .await?;
+            let row = sqlx::query(GROUP_TRIGGER_COUNTS)
+                .bind(&net[..])
+                .bind(rep.registered_at.div_euclid(trust::DAY_MS))
+                .bind(since)
+                .fetch_one(&mut *conn)
+                .await?;
             counts(&row)?
         }
     };
@@ -233,8 +239,12 @@ pub(crate) async fn queue_job(
 ) -> StoreResult<i64> {
     let id: Option<i64> = sqlx::query_scalar(
         "INSERT INTO verification_jobs (product_id, condition, reason, priority, critical, state, \
-           enqueued_at, next_attempt_at, hold_expires_at, trigger_key) \
-         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6, ?7, ?8) ON CONFLICT DO NOTHING RETURNING id",
+           enqueued_at, next_attempt_at, hold_expires_at, trigger_key, trigger_net, \
+           trigger_cohort) \
+         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6, ?7, ?8, \
+           (SELECT net_hash FROM keys WHERE id = ?8), \
+           (SELECT registered_at / 86400000 FROM keys WHERE id = ?8)) \
+         ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(product)
     .bind(cond)
@@ -873,10 +883,13 @@ pub(crate) async fn erase_key(conn: &mut SqliteConnection, key: KeyId) -> StoreR
         .bind(key)
         .execute(&mut *conn)
         .await?;
-    sqlx::query("UPDATE verification_jobs SET trigger_key = NULL WHERE trigger_key = ?1")
-        .bind(key)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "UPDATE verification_jobs SET trigger_key = NULL, trigger_net = NULL, \
+           trigger_cohort = NULL WHERE trigger_key = ?1",
+    )
+    .bind(key)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

@@ -991,21 +991,13 @@ impl IngestDb for SyncDb {
             .query_row(params![key, since], counts)?;
         let group = match rep.net_hash {
             None => mine,
-            Some(net) => {
-                let day_start = rep.registered_at.div_euclid(trust::DAY_MS) * trust::DAY_MS;
-                self.conn
-                    .prepare_cached(
-                        "SELECT coalesce(sum(CASE WHEN j.state <> 2 THEN 1 ELSE 0 END), 0), \
-                           count(*) FROM verification_jobs j JOIN keys k ON k.id = j.trigger_key \
-                         WHERE j.trigger_key IS NOT NULL AND j.enqueued_at > ?1 \
-                           AND k.net_hash = ?2 AND j.reason <> 'spot_check' \
-                           AND k.registered_at >= ?3 AND k.registered_at < ?4",
-                    )?
-                    .query_row(
-                        params![since, &net[..], day_start, day_start + trust::DAY_MS],
-                        counts,
-                    )?
-            }
+            Some(net) => self
+                .conn
+                .prepare_cached(ts::GROUP_TRIGGER_COUNTS)?
+                .query_row(
+                    params![&net[..], rep.registered_at.div_euclid(trust::DAY_MS), since],
+                    counts,
+                )?,
         };
         Ok(trust::within_crawl_limit(mine, group))
     }
@@ -1022,8 +1014,11 @@ impl IngestDb for SyncDb {
             .conn
             .prepare_cached(
                 "INSERT INTO verification_jobs (product_id, condition, reason, priority, \
-                   critical, state, enqueued_at, next_attempt_at, hold_expires_at, trigger_key) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6, ?7, ?8) \
+                   critical, state, enqueued_at, next_attempt_at, hold_expires_at, trigger_key, \
+                   trigger_net, trigger_cohort) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?6, ?7, ?8, \
+                   (SELECT net_hash FROM keys WHERE id = ?8), \
+                   (SELECT registered_at / 86400000 FROM keys WHERE id = ?8)) \
                  ON CONFLICT DO NOTHING RETURNING id",
             )?
             .query_row(
