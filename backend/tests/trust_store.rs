@@ -9,7 +9,9 @@
 //! (PostgreSQL) concurrent leases that never share a job, and waiting
 //! reports (stored only over the crawl-trigger limit or from a distrusted
 //! key, judged by the product's next crawl against the series' last
-//! verified reading, whatever is published, purged past the horizon).
+//! verified reading, whatever is published, purged past the horizon; a
+//! fresh key's single waiting lie gets a judge crawl after an hour, at most
+//! one an hour; a distrusted key's skipped spot check waits too).
 
 use backend::notify::AlertKind;
 use backend::store::verify::{JobOutcome, ResultApplied, VerifierOutcome};
@@ -1239,6 +1241,9 @@ async fn waiting_horizon(db: Db) {
     baseline(&db, v, 5000, T0).await;
     let t = T0 + 5 * MIN;
     let k = key_over_limit(&db, 20, t).await;
+    // Some positive evidence (still on probation): no judge crawl for its
+    // waiting report (scenario g), so only the purge is at work here.
+    set_evidence(&db, k, 2.0, 1.0, t).await;
     assert_eq!(
         ingest(&db, report(k, 1, Some(1), t), t).await,
         IngestOutcome::Stored
@@ -1260,7 +1265,7 @@ async fn waiting_horizon(db: Db) {
     let t2 = t + HORIZON + 2 * MIN;
     queue_crawl_by_another_report(&db, 3, t2).await;
     crawl_observes(&db, v, 5000, t2 + MIN).await;
-    assert_eq!(evidence(&db, k).await, (1.0, 1.0), "judged by nobody");
+    assert_eq!(evidence(&db, k).await, (2.0, 1.0), "judged by nobody");
     assert_eq!(
         report_state(&db, k, 1).await,
         (IngestOutcome::Stored.code(), "crawl_limit")
@@ -1449,4 +1454,145 @@ async fn waiting_failed_and_erased(db: Db) {
 both!(
     failed_crawls_judge_no_waiting_report_and_erasure_deletes_them,
     waiting_failed_and_erased
+);
+
+/// Number of `judge` jobs of the test product (`$1` = its id).
+async fn judge_jobs(db: &Db) -> i64 {
+    let id = product_id(db).await;
+    let (n,): (i64,) = fetch_row(
+        db,
+        "SELECT CAST(count(*) AS BIGINT) FROM verification_jobs \
+         WHERE reason = 'judge' AND product_id = $1",
+        id,
+        None,
+    )
+    .await;
+    n
+}
+
+/// A fresh key over its crawl-trigger limit, as [`key_over_limit`], its
+/// open crawl on `other` (one product per key, so that each key's cold
+/// start queues its own crawl).
+async fn key_over_limit_on(db: &Db, seed: u8, t: i64, other: &str) -> i64 {
+    let k = key(db, seed, t - MIN).await;
+    let mut r = report(k, 900, Some(1000), t);
+    r.asin = other.into();
+    assert_eq!(ingest(db, r, t).await, IngestOutcome::Provisional);
+    k
+}
+
+/// (g) Judge crawls (trust::schedule::judge_crawl_due): a fresh key over
+/// its limit with two waiting lies is not worth one (its other product may
+/// be crawled first); a fresh key's single waiting lie gets one once it is
+/// an hour old, at most one an hour. The crawl judges every waiting report
+/// of the series; over 30 minutes after the lies, mildly (a fresh key is
+/// distrusted all the same).
+async fn judge_crawl(db: Db) {
+    let v = key(&db, 1, T0 - 90 * DAY).await;
+    baseline(&db, v, 5000, T0).await;
+    let t = T0 + 5 * MIN;
+    let two = key_over_limit_on(&db, 30, t, "B0JUDGE001").await;
+    for n in 1..=2 {
+        assert_eq!(
+            ingest(&db, report(two, n, Some(1), t), t).await,
+            IngestOutcome::Stored
+        );
+    }
+    assert_eq!(waiting_rows(&db, two).await, 2);
+    let st = db
+        .store
+        .verification_tick(t + 61 * MIN)
+        .await
+        .expect("tick");
+    assert_eq!(st.judge_queued, 0, "two waiting reports: not eligible");
+    assert_eq!(judge_jobs(&db).await, 0);
+    let t1 = t + 62 * MIN;
+    let one = key_over_limit_on(&db, 31, t1, "B0JUDGE002").await;
+    assert_eq!(
+        ingest(&db, report(one, 1, Some(2), t1), t1).await,
+        IngestOutcome::Stored
+    );
+    assert_eq!(
+        report_state(&db, one, 1).await,
+        (IngestOutcome::Stored.code(), "crawl_limit")
+    );
+    let st = db
+        .store
+        .verification_tick(t1 + 30 * MIN)
+        .await
+        .expect("tick");
+    assert_eq!(st.judge_queued, 0, "not an hour old yet");
+    let due = t1 + 61 * MIN;
+    let st = db.store.verification_tick(due).await.expect("tick");
+    assert_eq!(st.judge_queued, 1);
+    assert_eq!(judge_jobs(&db).await, 1);
+    let st = db.store.verification_tick(due + MIN).await.expect("tick");
+    assert_eq!(st.judge_queued, 0, "one an hour");
+    let job = lease_asin(&db, v, due + 2 * MIN).await;
+    assert_eq!(job.reason, "judge");
+    let now = due + 3 * MIN;
+    db.store
+        .finish_job(
+            job.id,
+            VerifierOutcome::Observed,
+            Some(&verified(v, 50, 5000, now)),
+            now,
+        )
+        .await
+        .expect("finish");
+    // Crawled an hour and more after the lies: mild refutations.
+    assert_eq!(evidence(&db, one).await, (1.0, 2.0));
+    assert_eq!(evidence(&db, two).await, (1.0, 3.0));
+    assert_eq!(waiting_rows(&db, one).await, 0);
+    assert_eq!(waiting_rows(&db, two).await, 0);
+    assert_eq!(
+        report_state(&db, one, 1).await,
+        (backend::store::verify::status::REFUTED, "crawl_refuted")
+    );
+}
+both!(
+    a_fresh_keys_single_waiting_lie_gets_a_judge_crawl,
+    judge_crawl
+);
+
+/// (h) A distrusted key's spot check with no fresh verification to answer
+/// it (`spot_check_skipped`) queues no crawl; it waits for the product's
+/// next crawl, judged against the published reading it agreed with: the
+/// crawl shows that price, so the key is credited.
+async fn skipped_spot_check_waits(db: Db) {
+    let v = key(&db, 1, T0 - 90 * DAY).await;
+    let k = key(&db, 2, T0 - 90 * DAY).await;
+    baseline(&db, v, 5000, T0).await;
+    let t = T0 + 2 * DAY;
+    set_evidence(&db, k, 1.0, 9.0, t).await;
+    // Spot checks are drawn (5% on probation): report until one is.
+    let mut skipped = 0;
+    for n in 1..=400 {
+        let at = t + i64::from(n) * 1000;
+        assert_eq!(
+            ingest(&db, report(k, n, Some(5000), at), at).await,
+            IngestOutcome::Accepted
+        );
+        match report_state(&db, k, n).await.1 {
+            "spot_check_skipped" => skipped += 1,
+            "agrees" => {}
+            other => panic!("unexpected reason {other}"),
+        }
+        if skipped == 2 {
+            break;
+        }
+    }
+    assert_eq!(skipped, 2, "two spot checks drawn in 400 reports");
+    assert_eq!(waiting_rows(&db, k).await, 2);
+    assert_eq!(judge_jobs(&db).await, 0);
+    let t2 = t + 10 * MIN;
+    queue_crawl_by_another_report(&db, 3, t2).await;
+    crawl_observes(&db, v, 5000, t2 + 2 * MIN).await;
+    let (alpha, _) = evidence(&db, k).await;
+    assert!((alpha - 3.0).abs() < 1e-9, "two confirmations: {alpha}");
+    assert_eq!(waiting_rows(&db, k).await, 0);
+}
+both!(
+    a_distrusted_keys_skipped_spot_check_waits_for_the_next_crawl,
+    skipped_spot_check_waits
 );

@@ -2252,6 +2252,7 @@ impl Storage for PostgresStore {
             stats.expired_holds += 1;
         }
         stats.refresh_queued = tp::queue_refreshes(&mut tx, now).await?.len() as u64;
+        stats.judge_queued = u64::from(tp::queue_judge_crawl(&mut tx, now).await?.is_some());
         // Drift: series reported since the last tick and those with a
         // running timer (per process).
         let cursor = self.drift.lock().map(|d| d.1).unwrap_or(0);

@@ -1391,6 +1391,10 @@ async fn tick_in_tx(
         w.series.remove(&key);
         stats.refresh_queued += 1;
     }
+    if let Some(key) = ts::queue_judge_crawl(conn, now).await? {
+        w.series.remove(&key);
+        stats.judge_queued += 1;
+    }
     // Drift: series reported since the last tick and those with a running
     // timer.
     let (mut keys, top) = ts::series_reported_after(conn, w.drift_cursor).await?;

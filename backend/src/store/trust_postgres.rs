@@ -568,6 +568,61 @@ pub(crate) async fn queue_refreshes(
     Ok(queued)
 }
 
+/// Queues one "judge" crawl when the budget allows
+/// ([`trust::schedule::judge_crawl_due`], counted from the `judge` jobs of
+/// the last hour): for the series with the most waiting reports of
+/// keys that have no evidence yet (`alpha` = `beta` = 1) and no other
+/// waiting report, observed between [`trust::schedule::JUDGE_AFTER_MS`] and
+/// the waiting horizon ago, with no open job (ties: the oldest such report,
+/// then the lowest product and condition). Only the oldest
+/// [`trust::schedule::JUDGE_SCAN_ROWS`] waiting reports in that time range
+/// are looked at, so a tick costs a bounded range scan even under a flood
+/// of waiting reports. Returns the series queued.
+pub(crate) async fn queue_judge_crawl(
+    conn: &mut PgConnection,
+    now: i64,
+) -> StoreResult<Option<(ProductId, i64)>> {
+    let hour: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM verification_jobs WHERE reason = 'judge' AND enqueued_at > $1",
+    )
+    .bind(now - 3_600_000)
+    .fetch_one(&mut *conn)
+    .await?;
+    if !trust::schedule::judge_crawl_due(u32::try_from(hour.max(0)).unwrap_or(u32::MAX)) {
+        return Ok(None);
+    }
+    let row = sqlx::query(
+        "SELECT w.product_id, w.condition, count(*) AS n, min(w.observed_at) AS oldest \
+         FROM (SELECT product_id, condition, key_id, observed_at FROM waiting_reports \
+               WHERE observed_at >= $1 AND observed_at <= $2 \
+               ORDER BY observed_at LIMIT $3) w \
+         JOIN keys k ON k.id = w.key_id \
+         WHERE k.alpha = 1.0 AND k.beta = 1.0 \
+           AND (SELECT count(*) FROM waiting_reports x WHERE x.key_id = w.key_id) = 1 \
+           AND NOT EXISTS (SELECT 1 FROM verification_jobs j WHERE j.product_id = w.product_id \
+               AND j.condition = w.condition AND j.state <> 2) \
+         GROUP BY w.product_id, w.condition \
+         ORDER BY n DESC, oldest, w.product_id, w.condition LIMIT 1",
+    )
+    .bind(now - trust::outcome::WAITING_HORIZON_MS)
+    .bind(now - trust::schedule::JUDGE_AFTER_MS)
+    .bind(trust::schedule::JUDGE_SCAN_ROWS)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let product: i64 = row.try_get("product_id")?;
+    let cond: i64 = row.try_get("condition")?;
+    let req = CrawlRequest {
+        priority: trust::crawl_priority(0, 0.0, false),
+        critical: false,
+        reason: "judge",
+    };
+    queue_job(conn, product, cond, &req, None, now).await?;
+    Ok(Some((product, cond)))
+}
+
 /// Series with reports received after `after` (ms; the drift check's
 /// cursor, by receipt time: the partition key), bounded, and the newest
 /// receipt time seen.

@@ -361,6 +361,8 @@ pub struct TickStats {
     pub drift_queued: u64,
     /// Waiting reports past the horizon deleted unjudged.
     pub waiting_purged: u64,
+    /// "Judge" crawls queued ([`crate::trust::schedule::judge_crawl_due`]).
+    pub judge_queued: u64,
 }
 
 /// Queue depth for `/metrics`: open jobs by state and criticality.

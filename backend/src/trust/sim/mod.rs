@@ -47,6 +47,10 @@
 //!   2 a day), counted per calendar day. Reports past the limit
 //!   (and distrusted keys' disagreeing ones) wait for the product's next
 //!   crawl ([`super::judge_waiting`]).
+//! * **Judge crawls** ([`super::schedule::judge_crawl_due`]): at most one an
+//!   hour, for the product with the most waiting reports of keys that have
+//!   no evidence and no other waiting report, an hour after them (checked
+//!   hourly).
 //! * The first `warmup_days` run the honest world only (and let the
 //!   patient attackers build trust); every figure is measured over the
 //!   following `days`.

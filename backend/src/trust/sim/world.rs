@@ -4,6 +4,8 @@
 use super::{percentile, Attack, Metrics, Rng, SimConfig};
 use crate::store::OfferStatus;
 use crate::trust::groups::established_groups;
+use crate::trust::outcome::WAITING_HORIZON_MS;
+use crate::trust::schedule::{judge_crawl_due, JUDGE_AFTER_MS, JUDGE_SCAN_ROWS};
 use crate::trust::{
     agrees, corroboration, decide, drift, escalate, group_of, judge_waiting, pick_jobs,
     refresh_interval, resolve, within_crawl_limit, AttachedReport, CrawlOutcome, CrawlRequest,
@@ -206,6 +208,8 @@ struct World {
     crew: Vec<usize>,
     attacker_nets: Vec<[u8; 16]>,
     tick: u64,
+    /// When judge crawls were queued (the last hour).
+    judge_crawls: VecDeque<i64>,
 }
 
 /// Runs one scenario and returns its figures. Deterministic in
@@ -250,6 +254,7 @@ impl World {
             crew: Vec::new(),
             attacker_nets: Vec::new(),
             tick: 0,
+            judge_crawls: VecDeque::new(),
         };
         w.make_products();
         let honest_nets: Vec<[u8; 16]> = (0..(w.cfg.honest_keys * 85 / 100).max(1))
@@ -1209,6 +1214,7 @@ impl World {
     }
 
     fn hourly(&mut self) {
+        self.judge_crawl();
         let now = self.now;
         for p in 0..self.products.len() {
             let prod = &self.products[p];
@@ -1224,6 +1230,65 @@ impl World {
                 };
                 self.enqueue(p, req, None, None);
             }
+        }
+    }
+
+    /// Queues a judge crawl when due, as the stores do
+    /// ([`judge_crawl_due`], `store::trust_sqlite::queue_judge_crawl`): the
+    /// oldest [`JUDGE_SCAN_ROWS`] waiting reports observed between
+    /// [`JUDGE_AFTER_MS`] and the horizon ago; of those, the ones whose key
+    /// has no evidence and no other waiting report; the product with the
+    /// most of them and no job (ties: the oldest). The job's creator (for
+    /// the figures) is that oldest report's key.
+    fn judge_crawl(&mut self) {
+        let now = self.now;
+        while self.judge_crawls.front().is_some_and(|t| now - *t >= HOUR) {
+            self.judge_crawls.pop_front();
+        }
+        if !judge_crawl_due(self.judge_crawls.len() as u32) {
+            return;
+        }
+        let mut rows_of: BTreeMap<usize, u32> = BTreeMap::new();
+        // (observed_at, product, key, truthful)
+        let mut scan: Vec<(i64, usize, usize, bool)> = Vec::new();
+        for (p, prod) in self.products.iter().enumerate() {
+            for (k, w, truthful) in &prod.waiting {
+                *rows_of.entry(*k).or_insert(0) += 1;
+                let age = now - w.observed_at;
+                if age >= JUDGE_AFTER_MS && age <= WAITING_HORIZON_MS {
+                    scan.push((w.observed_at, p, *k, *truthful));
+                }
+            }
+        }
+        scan.sort_unstable_by_key(|r| (r.0, r.1, r.2));
+        scan.truncate(JUDGE_SCAN_ROWS as usize);
+        // product -> (eligible rows, oldest, its key, truthful)
+        let mut per: BTreeMap<usize, (usize, i64, usize, bool)> = BTreeMap::new();
+        for (at, p, k, truthful) in scan {
+            let rep = &self.keys[k].rep;
+            let eligible = rep.alpha == 1.0
+                && rep.beta == 1.0
+                && rows_of.get(&k) == Some(&1)
+                && self.products[p].job.is_none();
+            if eligible {
+                let e = per.entry(p).or_insert((0, at, k, truthful));
+                e.0 += 1;
+            }
+        }
+        let best = per.iter().max_by(|a, b| {
+            a.1 .0
+                .cmp(&b.1 .0)
+                .then(b.1 .1.cmp(&a.1 .1))
+                .then(b.0.cmp(a.0))
+        });
+        if let Some((&p, &(_, _, k, truthful))) = best {
+            let req = CrawlRequest {
+                priority: 1.0,
+                critical: false,
+                reason: "judge",
+            };
+            self.enqueue(p, req, None, Some((k, !truthful)));
+            self.judge_crawls.push_back(now);
         }
     }
 
