@@ -1115,8 +1115,10 @@ async fn waiting_penny(db: Db) {
     let o = offer(&db).await;
     assert_eq!(o.lowest, Some((5000, now)));
     assert_eq!(o.offer.price_minor, Some(5000));
-    // The attached report was judged as before (plain refutation).
-    assert_eq!(evidence(&db, other).await, (1.0, 2.0));
+    // The attached report had been published (provisional): a refutation
+    // of a report that backed a published price is severe
+    // (trust::outcome, `backed_published`).
+    assert_eq!(evidence(&db, other).await, (1.0, 6.0));
     // A distrusted key's next deviating report is stored (and waits).
     let t2 = now + MIN;
     assert_eq!(

@@ -1258,6 +1258,7 @@ async fn finish_in_tx(
             observed_at: l.observed_at,
             alerts: l.alerts,
             agreed_with_verified: l.agreed_verified,
+            backed_published: !l.held && !l.agreed_verified,
         })
         .collect();
     let res = trust::resolve(

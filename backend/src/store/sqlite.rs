@@ -1181,6 +1181,7 @@ async fn finish_in_tx(
             observed_at: l.observed_at,
             alerts: l.alerts,
             agreed_with_verified: l.agreed_verified,
+            backed_published: !l.held && !l.agreed_verified,
         })
         .collect();
     let attempts = u32::try_from(job.attempts + 1).unwrap_or(u32::MAX);

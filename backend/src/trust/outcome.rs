@@ -18,6 +18,23 @@
 //!   (e.g. under `verifier_exhaustion`) turns honest reporters into
 //!   refuted ones. Fresh lies (a penny bomb is crawled within minutes
 //!   while the queue is healthy) are judged as usual.
+//!
+//!   Judgement call on reports that backed a published price
+//!   ([`AttachedReport::backed_published`]: published by their decision,
+//!   as `provisional` or `confirmed`, or a spot-checked echo of a value no
+//!   crawl had verified): a refutation counts as severe even when the
+//!   error is small and no watch fired. TRUST.md makes "would have fired
+//!   alerts" severe because of the harm; a wrong price shown to everyone
+//!   is harm too, and it is how slow poisoning works (lies of +8-25% that
+//!   rule 5 publishes as provisional, each crawled with probability 0.2:
+//!   an established poisoner needed about as many mild refutations as it
+//!   had confirmations before `beta > alpha`). Honest keys are almost
+//!   never refuted on attached reports when not misreading (a price moved
+//!   within the 30 minutes before the crawl). `pricewatch simulate`, seeds
+//!   1 / 2 / 3, `slow_poison` crawls per attacker key 8.95 / 9.25 / 9.10 ->
+//!   2.75 / 2.35 / 2.50 (of which lies 7.05 / 7.40 / 7.60 -> 2.10 / 2.05 /
+//!   2.10: two severe refutations distrust a key, so two crawled lies is
+//!   the floor); honest keys distrusted unchanged (0.79 / 0.78 / 1.17%).
 //! * `failed`, `captcha`, `blocked`: retried twice, 1 then 2 minutes after
 //!   the failing attempt (both retries within 5 minutes of the first
 //!   attempt); after the third failure the job is given up and its held
@@ -100,6 +117,12 @@ pub struct AttachedReport {
     /// demonstrably moved between report and crawl: no evidence either way
     /// (the reporter saw what the verifier itself had seen).
     pub agreed_with_verified: bool,
+    /// It backed a price shown on reports' word: its decision published it
+    /// (`provisional` or `confirmed`: not held), or it agreed with a
+    /// published value no crawl had verified (a spot check of an echo).
+    /// The store has it as "not held and not `agreed_with_verified`". A
+    /// refutation of such a report counts as severe ([`resolve`]).
+    pub backed_published: bool,
 }
 
 /// The refuted published price (arguments of
@@ -204,12 +227,15 @@ pub fn resolve(result: &CrawlResult, attached: &[AttachedReport]) -> Resolution 
         .iter()
         .map(|a| {
             let stale = result.now - a.observed_at > STALE_REPORT_MS;
-            judge(
+            match judge(
                 &a.reading,
                 &crawled,
                 a.agreed_with_verified || stale,
                 a.alerts >= 1,
-            )
+            ) {
+                Judgement::Refuted if a.backed_published => Judgement::SevereRefuted,
+                j => j,
+            }
         })
         .collect();
     let correction = result.published.and_then(|p| {

@@ -895,6 +895,7 @@ fn attached(price: i64, alerts: u32) -> AttachedReport {
         observed_at: NOW - 60_000,
         alerts,
         agreed_with_verified: false,
+        backed_published: false,
     }
 }
 
@@ -1149,4 +1150,36 @@ proptest! {
             prop_assert!(d.publish.is_none() && !d.alert);
         }
     }
+}
+
+#[test]
+fn a_refuted_report_that_backed_a_published_price_is_severe() {
+    // 10% over the crawled price, no watch fired: mild...
+    let mut a = attached(11_000, 0);
+    let r = resolve(
+        &result(CrawlOutcome::Observed(Reading::in_stock(10_000)), None),
+        &[a],
+    );
+    assert_eq!(r.judgements, vec![Judgement::Refuted]);
+    // ... but severe when its decision published it (or it echoed an
+    // unverified published value).
+    a.backed_published = true;
+    let r = resolve(
+        &result(CrawlOutcome::Observed(Reading::in_stock(10_000)), None),
+        &[a],
+    );
+    assert_eq!(r.judgements, vec![Judgement::SevereRefuted]);
+    // Confirmed and no-evidence judgements are unchanged.
+    let r = resolve(
+        &result(CrawlOutcome::Observed(Reading::in_stock(11_000)), None),
+        &[a],
+    );
+    assert_eq!(r.judgements, vec![Judgement::Confirmed]);
+    let mut stale = a;
+    stale.observed_at = NOW - super::outcome::STALE_REPORT_MS - 60_000;
+    let r = resolve(
+        &result(CrawlOutcome::Observed(Reading::in_stock(10_000)), None),
+        &[stale],
+    );
+    assert_eq!(r.judgements, vec![Judgement::NoEvidence]);
 }

@@ -762,6 +762,8 @@ impl World {
                     observed_at,
                     alerts,
                     agreed_with_verified,
+                    backed_published: d.status != crate::trust::ReportStatus::Held
+                        && !agreed_with_verified,
                 },
                 truthful,
             ));
