@@ -1257,7 +1257,7 @@ impl World {
             for (k, w, truthful) in &prod.waiting {
                 *rows_of.entry(*k).or_insert(0) += 1;
                 let age = now - w.observed_at;
-                if age >= JUDGE_AFTER_MS && age <= WAITING_HORIZON_MS {
+                if (JUDGE_AFTER_MS..=WAITING_HORIZON_MS).contains(&age) {
                     scan.push((w.observed_at, p, *k, *truthful));
                 }
             }
