@@ -30,7 +30,9 @@
 //! simulate --seed 1 --attack verifier_exhaustion`, crawls per real
 //! change: 2.15 at 12 a day, 1.24 at 3, 1.13 at 2; keys distrusted 98.8%
 //! at 2 and 3; `key_churn` keys distrusted 85% at 3, 82.5% at 2, the rest
-//! lied about products no crawl visited within the waiting horizon). Established keys are never limited. An attacker with a
+//! lied about products no crawl visited within the waiting horizon;
+//! judge crawls, [`super::schedule::judge_crawl_due`], now reach those:
+//! 97%). Established keys are never limited. An attacker with a
 //! fresh network for every few keys is not stopped by this rule (it is
 //! bounded by the registration limit per address, `http::limits`, and by
 //! the cost of networks); the simulation documents that variant.

@@ -102,6 +102,44 @@
 //! least one lie) and honest keys distrusted; watcher-weighted wrong-price
 //! time (share of watcher-time where the published reading did not match
 //! the true one, counting "nothing published" as wrong).
+//!
+//! Crawls per attacker key (`crawl/atk`) are split into those of jobs a lie
+//! created (`lie/atk`: the creating report did not match the true reading)
+//! and those a truthful report created (`truth/atk`: real changes the
+//! attacker reported first, spot checks of its agreeing reports). Patient
+//! attackers (`sybil_swarm`, `sleeper`, `collusion`) behave exactly like
+//! honest keys until they lie, so their truthful part is what an honest key
+//! of their activity costs (`crawls_per_honest_key`: about 4.0-4.4 over 14
+//! days at 5-30 visits a day; colluders visit 30 times a day). Lowering it
+//! would mean fewer spot checks or crawls of real changes for every key.
+//! `honest_distrusted_negatives` lists the negative judgements of the
+//! honest keys distrusted at the end (`<attached|waiting>_<judgement>_<true|parse_error>`).
+//!
+//! # Issue 6 changes, measured (`pricewatch simulate --seed N`, N = 1 / 2 / 3)
+//! * Waiting reports crawled over 30 minutes after them are refuted mildly
+//!   at most, and a distrusted key's skipped spot check waits for the next
+//!   crawl, judged against the published reading it agreed with
+//!   ([`super::judge_waiting`], [`super::WaitingReport::before_for`]):
+//!   honest keys distrusted 0.99 / 1.17 / 1.57% -> 0.79 / 0.78 / 1.17%. What
+//!   is left is honest parse errors (the assumed rate): on seed 3, five keys
+//!   with two misread prices inside 30 days and one young key with one.
+//! * Judge crawls ([`super::schedule::judge_crawl_due`]): `key_churn` keys
+//!   distrusted 82.5 / 83.3 / 81.9% -> 97.2 / 97.0 / 97.2%, crawls per
+//!   attacker key 0.21 -> 0.71, crawls per change 0.88-0.90 -> 0.99-1.00;
+//!   no judge crawl in any other scenario.
+//! * Refuted reports that backed a published price are severe
+//!   ([`super::outcome`]): `slow_poison` crawls per attacker key 8.25 /
+//!   8.90 / 8.60 -> 2.75 / 2.35 / 2.50.
+//! * Not met: at most 1 crawl per attacker key for `sleeper` (lies 2.3-2.6
+//!   per key), `slow_poison` (2.05-2.1), `deal_suppression` on seed 3 (2.6):
+//!   an established key is distrusted by its second severe refutation (or
+//!   `beta > alpha`), and a lie is judged severe only by a crawl within 30
+//!   minutes of it, so two crawled lies per established liar is the floor
+//!   of these rules. The truthful part (`sybil_swarm` 2.0-2.5, `sleeper`
+//!   2.5-3.3, `collusion` 8.3-10.0) is honest behaviour's cost (above).
+//!   `collusion` on seeds 1 and 2: 11 of 12 keys distrusted; the last
+//!   one told one lie, was refuted once, and the attack needs two
+//!   established colluders to strike, so it stops lying.
 
 mod rng;
 mod world;
