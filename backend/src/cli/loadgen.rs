@@ -79,6 +79,11 @@ pub struct LoadgenArgs {
     /// Reports to pre-sign (default: 30,000 per second of load, at most 1.5 million).
     #[arg(long)]
     pub pregen: Option<u64>,
+    /// Also write each batch's start (ms since the load began) and latency
+    /// (ms) to this file, one tab-separated line per batch: where the tail
+    /// of the latency comes from.
+    #[arg(long)]
+    pub latency_log: Option<std::path::PathBuf>,
 }
 
 fn now_ms() -> i64 {
@@ -346,7 +351,10 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
                     match resp {
                         Ok(r) if r.status().is_success() => {
                             let v: Value = r.json().await.unwrap_or(Value::Null);
-                            lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                            lat.push((
+                                t.duration_since(start).as_secs_f64() * 1000.0,
+                                t.elapsed().as_secs_f64() * 1000.0,
+                            ));
                             for res in v["results"].as_array().into_iter().flatten() {
                                 let s = res["reason"]
                                     .as_str()
@@ -389,7 +397,17 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
         }
         (lat, ok, statuses, start.elapsed())
     });
-    let mut lat = latencies;
+    if let Some(path) = &args.latency_log {
+        let mut by_start = latencies.clone();
+        by_start.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let text: String = by_start
+            .iter()
+            .map(|(at, ms)| format!("{at:.1}\t{ms:.2}\n"))
+            .collect();
+        std::fs::write(path, text)
+            .with_context(|| format!("cannot write the latency log {}", path.display()))?;
+    }
+    let mut lat: Vec<f64> = latencies.into_iter().map(|(_, ms)| ms).collect();
     lat.sort_by(f64::total_cmp);
     let secs = elapsed.as_secs_f64().max(1e-9);
     let reports_per_s = reports_ok as f64 / secs;

@@ -143,6 +143,9 @@ struct IngestJob {
     done: tokio::sync::oneshot::Sender<StoreResult<Vec<IngestOutcome>>>,
 }
 
+/// A group commit that takes this long is logged at debug level.
+const SLOW_GROUP: std::time::Duration = std::time::Duration::from_millis(25);
+
 /// Most reports applied in one group-commit transaction (bounds the
 /// latency a batch adds to the others of its group).
 const GROUP_MAX_REPORTS: usize = 2_000;
@@ -167,6 +170,8 @@ fn take_group(queue: &mut Vec<IngestJob>) -> Vec<IngestJob> {
 /// thread.
 fn apply_group(w: &mut WriterConn, jobs: Vec<IngestJob>, outbox: &tokio::sync::Notify) {
     let WriterConn { sync, caches, .. } = w;
+    let started = std::time::Instant::now();
+    let mut applied_at = started;
     let grouped = (|| {
         sync.begin()?;
         let mut outs = Vec::with_capacity(jobs.len());
@@ -179,9 +184,21 @@ fn apply_group(w: &mut WriterConn, jobs: Vec<IngestJob>, outbox: &tokio::sync::N
                 }
             }
         }
+        applied_at = std::time::Instant::now();
         sync.commit()?;
         Ok::<_, StoreError>(outs)
     })();
+    // Where a slow group's time went (the tail of the ingest latency).
+    let took = started.elapsed();
+    if took >= SLOW_GROUP {
+        tracing::debug!(
+            batches = jobs.len(),
+            reports = jobs.iter().map(|j| j.reports.len()).sum::<usize>(),
+            apply_ms = (applied_at - started).as_secs_f64() * 1e3,
+            commit_ms = (started.elapsed() - (applied_at - started)).as_secs_f64() * 1e3,
+            "slow ingest group"
+        );
+    }
     match grouped {
         Ok(outs) => {
             ingested(caches, outbox);
