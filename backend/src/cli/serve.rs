@@ -303,11 +303,19 @@ async fn trust_ticks(store: Arc<dyn Storage>, state: AppState, period: Duration)
     loop {
         tick.tick().await;
         match store.verification_tick(state.now()).await {
-            Ok(s) if s.expired_holds > 0 || s.refresh_queued > 0 || s.drift_queued > 0 => {
+            Ok(s)
+                if s.expired_holds > 0
+                    || s.refresh_queued > 0
+                    || s.drift_queued > 0
+                    || s.judge_queued > 0
+                    || s.waiting_purged > 0 =>
+            {
                 tracing::info!(
                     expired_holds = s.expired_holds,
                     refresh_queued = s.refresh_queued,
                     drift_queued = s.drift_queued,
+                    judge_queued = s.judge_queued,
+                    waiting_purged = s.waiting_purged,
                     "verification tick"
                 )
             }
