@@ -4,7 +4,8 @@
 
 use super::verify::{
     key_rep_from_row, reason, refutes, status, CorrectionRow, JobState, KeyRep, LeasedJob,
-    QueueDepth, Waiting, DRIFT_BATCH, KEY_REP_COLS, REFRESH_BATCH,
+    QueueDepth, Waiting, DRIFT_BATCH, GROUP_TRIGGER_COUNTS, JUDGE_SERIES, KEY_REP_COLS,
+    REFRESH_BATCH,
 };
 use super::{code, KeyId, ProductId, StoreError, StoreResult};
 use crate::trust::{self, CrawlRequest, GroupId, QueuedJob, Reading, Reputation};
@@ -140,19 +141,6 @@ pub(crate) async fn recent_reports(
     }
     Ok(out)
 }
-
-/// The group's crawl-trigger counts (`?1` network hash, `?2` registration
-/// day, `?3` start of the last day). The day count stops at
-/// [`super::TRIGGER_COUNT_CAP`] (16, in the SQL): every limit in
-/// [`trust::limits`] is below it, so the decision is the same as with an
-/// exact count, and a group that triggered thousands of crawls a day
-/// (every key behind one NAT) costs no more to check than one with two.
-pub(crate) const GROUP_TRIGGER_COUNTS: &str = "SELECT (SELECT count(*) FROM verification_jobs \
-       WHERE trigger_net = ?1 AND trigger_cohort = ?2 AND enqueued_at > ?3 \
-         AND reason <> 'spot_check' AND state <> 2) AS open, \
-   (SELECT count(*) FROM (SELECT 1 FROM verification_jobs \
-       WHERE trigger_net = ?1 AND trigger_cohort = ?2 AND enqueued_at > ?3 \
-         AND reason <> 'spot_check' LIMIT 16) AS d) AS day";
 
 /// The crawl-trigger counts of a key on probation and of its independence
 /// group (jobs its keys triggered, spot checks not counted: the server
@@ -610,24 +598,12 @@ pub(crate) async fn queue_judge_crawl(
     if !trust::schedule::judge_crawl_due(u32::try_from(hour.max(0)).unwrap_or(u32::MAX)) {
         return Ok(None);
     }
-    let row = sqlx::query(
-        "SELECT w.product_id, w.condition, count(*) AS n, min(w.observed_at) AS oldest \
-         FROM (SELECT product_id, condition, key_id, observed_at FROM waiting_reports \
-               WHERE observed_at >= ?1 AND observed_at <= ?2 \
-               ORDER BY observed_at LIMIT ?3) w \
-         JOIN keys k ON k.id = w.key_id \
-         WHERE k.alpha = 1.0 AND k.beta = 1.0 \
-           AND (SELECT count(*) FROM waiting_reports x WHERE x.key_id = w.key_id) = 1 \
-           AND NOT EXISTS (SELECT 1 FROM verification_jobs j WHERE j.product_id = w.product_id \
-               AND j.condition = w.condition AND j.state <> 2) \
-         GROUP BY w.product_id, w.condition \
-         ORDER BY n DESC, oldest, w.product_id, w.condition LIMIT 1",
-    )
-    .bind(now - trust::outcome::WAITING_HORIZON_MS)
-    .bind(now - trust::schedule::JUDGE_AFTER_MS)
-    .bind(trust::schedule::JUDGE_SCAN_ROWS)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let row = sqlx::query(JUDGE_SERIES)
+        .bind(now - trust::outcome::WAITING_HORIZON_MS)
+        .bind(now - trust::schedule::JUDGE_AFTER_MS)
+        .bind(trust::schedule::JUDGE_SCAN_ROWS)
+        .fetch_optional(&mut *conn)
+        .await?;
     let Some(row) = row else {
         return Ok(None);
     };

@@ -137,6 +137,62 @@ impl KeyRep {
     }
 }
 
+// ---- SQL shared by both databases, written once with SQLite's `?N`
+// placeholders; PostgreSQL's text (`$N`) is derived by [`pg_placeholders`].
+
+/// `sql` with every `?N` placeholder written `$N` (PostgreSQL). The shared
+/// statements below hold no `?` anywhere else.
+pub(crate) fn pg_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '?' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('$');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The group's crawl-trigger counts (`?1` network hash, `?2` registration
+/// day, `?3` start of the last day). The day count stops at
+/// [`super::TRIGGER_COUNT_CAP`] (16, in the SQL): every limit in
+/// [`trust::limits`] is below it, so the decision is the same as with an
+/// exact count, and a group that triggered thousands of crawls a day
+/// (every key behind one NAT) costs no more to check than one with two.
+pub(crate) const GROUP_TRIGGER_COUNTS: &str = "SELECT (SELECT count(*) FROM verification_jobs \
+       WHERE trigger_net = ?1 AND trigger_cohort = ?2 AND enqueued_at > ?3 \
+         AND reason <> 'spot_check' AND state <> 2) AS open, \
+   (SELECT count(*) FROM (SELECT 1 FROM verification_jobs \
+       WHERE trigger_net = ?1 AND trigger_cohort = ?2 AND enqueued_at > ?3 \
+         AND reason <> 'spot_check' LIMIT 16) AS d) AS day";
+
+/// [`GROUP_TRIGGER_COUNTS`] for PostgreSQL.
+pub(crate) static GROUP_TRIGGER_COUNTS_PG: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| pg_placeholders(GROUP_TRIGGER_COUNTS));
+
+/// The series a judge crawl goes to (`trust::schedule`): the one with the
+/// most waiting reports observed between `?1` and `?2` (among the oldest
+/// `?3`) of keys with no evidence and no other waiting report, and no open
+/// job.
+pub(crate) const JUDGE_SERIES: &str =
+    "SELECT w.product_id, w.condition, count(*) AS n, min(w.observed_at) AS oldest \
+         FROM (SELECT product_id, condition, key_id, observed_at FROM waiting_reports \
+               WHERE observed_at >= ?1 AND observed_at <= ?2 \
+               ORDER BY observed_at LIMIT ?3) w \
+         JOIN keys k ON k.id = w.key_id \
+         WHERE k.alpha = 1.0 AND k.beta = 1.0 \
+           AND (SELECT count(*) FROM waiting_reports x WHERE x.key_id = w.key_id) = 1 \
+           AND NOT EXISTS (SELECT 1 FROM verification_jobs j WHERE j.product_id = w.product_id \
+               AND j.condition = w.condition AND j.state <> 2) \
+         GROUP BY w.product_id, w.condition \
+         ORDER BY n DESC, oldest, w.product_id, w.condition LIMIT 1";
+
+/// [`JUDGE_SERIES`] for PostgreSQL.
+pub(crate) static JUDGE_SERIES_PG: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| pg_placeholders(JUDGE_SERIES));
+
 /// The `keys` columns [`key_rep_from_row`] reads (both databases).
 pub(crate) const KEY_REP_COLS: &str =
     "id, registered_at, net_hash, alpha, beta, evidence_at, severe_at, severe_prev_at";
@@ -700,6 +756,25 @@ pub fn decision_counts() -> Vec<((&'static str, &'static str), u64)> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn shared_sql_gets_postgres_placeholders() {
+        assert_eq!(
+            pg_placeholders("a = ?1 AND b > ?12 OR c ? d"),
+            "a = $1 AND b > $12 OR c ? d"
+        );
+        for (sqlite, pg) in [
+            (GROUP_TRIGGER_COUNTS, GROUP_TRIGGER_COUNTS_PG.as_str()),
+            (JUDGE_SERIES, JUDGE_SERIES_PG.as_str()),
+        ] {
+            assert!(!pg.contains('?'), "{pg}");
+            assert_eq!(pg.replace('$', "?"), sqlite);
+        }
+        assert!(
+            GROUP_TRIGGER_COUNTS.contains(&format!("LIMIT {}", super::super::TRIGGER_COUNT_CAP))
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -1004,7 +1004,7 @@ impl IngestDb for SyncDb {
             None => mine,
             Some(net) => self
                 .conn
-                .prepare_cached(ts::GROUP_TRIGGER_COUNTS)?
+                .prepare_cached(super::super::verify::GROUP_TRIGGER_COUNTS)?
                 .query_row(
                     params![&net[..], rep.registered_at.div_euclid(trust::DAY_MS), since],
                     counts,
