@@ -290,10 +290,17 @@ pub struct Metrics {
     pub attacker_lie_crawls: u64,
     /// The same by job reason.
     pub attacker_crawls_by_reason: BTreeMap<&'static str, u64>,
+    /// Of `attacker_crawls_by_reason`, the crawls of jobs a truthful report
+    /// created (the part `truth/atk` counts), by job reason.
+    pub attacker_truth_crawls_by_reason: BTreeMap<&'static str, u64>,
     /// Attacker keys that told at least one lie.
     pub attacker_keys: u64,
     /// Of those, distrusted at the end.
     pub attacker_distrusted: u64,
+    /// The lying attacker keys **not** distrusted at the end, by how their
+    /// lies were judged (`lies_<n>_severe_<s>_refuted_<m>_no_evidence_<e>_confirmed_<c>_unjudged_<u>_<established|probation>`,
+    /// a count of keys per label): the evidence the rules had against them.
+    pub attacker_undistrusted_lies: BTreeMap<String, u64>,
     /// Crawl judgements of honest keys' reports, by judgement.
     pub honest_judgements: BTreeMap<&'static str, u64>,
     /// Judgements of waiting (stored-only) reports by the next crawl
@@ -454,6 +461,37 @@ mod tests {
         assert!(m.crawls_per_attacker_key() < 0.1, "{m:?}");
         assert!(m.reasons.get("crawl_limit").is_some_and(|n| *n > 10_000));
         assert!(m.latency_p95_ms.is_some_and(|v| v <= 5 * 60_000), "{m:?}");
+    }
+
+    #[test]
+    fn undistrusted_attackers_and_truthful_crawls_add_up() {
+        for attack in [Attack::KeyChurn, Attack::SybilSwarm] {
+            let m = run(&small(14), attack);
+            let listed: u64 = m.attacker_undistrusted_lies.values().sum();
+            assert_eq!(
+                listed,
+                m.attacker_keys - m.attacker_distrusted,
+                "{:?}",
+                m.attacker_undistrusted_lies
+            );
+            for label in m.attacker_undistrusted_lies.keys() {
+                // Two severe refutations inside the half-life distrust a
+                // key, and the run is shorter than the half-life.
+                assert!(
+                    !label.contains("_severe_2_") && label.starts_with("lies_"),
+                    "{label}"
+                );
+            }
+            let truthful: u64 = m.attacker_truth_crawls_by_reason.values().sum();
+            assert_eq!(truthful, m.attacker_crawls - m.attacker_lie_crawls, "{m:?}");
+        }
+        // key_churn keys tell one lie each and have no truthful reports.
+        let m = run(&small(15), Attack::KeyChurn);
+        assert!(m.attacker_truth_crawls_by_reason.is_empty(), "{m:?}");
+        assert!(m
+            .attacker_undistrusted_lies
+            .keys()
+            .all(|l| l.starts_with("lies_1_") && l.ends_with("_probation")));
     }
 
     #[test]

@@ -92,6 +92,11 @@ struct Key {
     /// Crawls this key triggered while on probation (crawl-trigger limit).
     triggered: Triggered,
     lied: bool,
+    /// Attacker keys: lies told (reports that did not match the true
+    /// reading), and how crawls judged them, by [`Judgement`] (the figures'
+    /// `attacker_undistrusted_lies`).
+    lies: u32,
+    lie_judgements: BTreeMap<&'static str, u32>,
     /// Honest keys: negative judgements (time, label), see
     /// [`World::note_judgement`].
     negatives: Vec<(i64, String)>,
@@ -371,6 +376,8 @@ impl World {
             poison: false,
             triggered: Triggered::default(),
             lied: false,
+            lies: 0,
+            lie_judgements: BTreeMap::new(),
             negatives: Vec::new(),
         });
         if vpd > 0.0 {
@@ -608,6 +615,9 @@ impl World {
         let within = within_crawl_limit(key.triggered.counts(day), group_counts);
         let reporter = Reporter::from_reputation(&key.rep, now, key.registered_at, within);
         let attacker = key.attacker;
+        if attacker && !truthful {
+            key.lies += 1;
+        }
         let alerts = self.alerts_for(p, &reading);
         let prod = &mut self.products[p];
         while prod
@@ -1100,6 +1110,12 @@ impl World {
                     self.m.attacker_crawls += 1;
                     if lie {
                         self.m.attacker_lie_crawls += 1;
+                    } else {
+                        *self
+                            .m
+                            .attacker_truth_crawls_by_reason
+                            .entry(reason)
+                            .or_insert(0) += 1;
                     }
                     *self.m.attacker_crawls_by_reason.entry(reason).or_insert(0) += 1;
                 } else {
@@ -1207,6 +1223,9 @@ impl World {
     /// and whether the report was true when observed.
     fn note_judgement(&mut self, k: usize, source: &'static str, j: Judgement, truthful: bool) {
         let key = &mut self.keys[k];
+        if key.attacker && !truthful {
+            *key.lie_judgements.entry(j.as_str()).or_insert(0) += 1;
+        }
         if key.attacker || j.neg() == 0.0 {
             return;
         }
@@ -1468,6 +1487,13 @@ impl World {
                 if key.lied {
                     self.m.attacker_keys += 1;
                     self.m.attacker_distrusted += u64::from(distrusted);
+                    if !distrusted {
+                        *self
+                            .m
+                            .attacker_undistrusted_lies
+                            .entry(lie_label(key, end))
+                            .or_insert(0) += 1;
+                    }
                 }
             } else {
                 self.m.honest_keys += 1;
@@ -1500,4 +1526,30 @@ impl World {
         self.m.latency_p95_ms = percentile(&self.latencies, 95);
         self.m
     }
+}
+
+/// How the lies of an attacker key that is not distrusted at `end` were
+/// judged (`attacker_undistrusted_lies`):
+/// `lies_<n>_severe_<s>_refuted_<m>_no_evidence_<e>_confirmed_<c>_unjudged_<u>_<established|probation>`.
+/// `unjudged` lies were never attached to or waiting for a crawl that
+/// observed the product (e.g. a low-impact lie rule 5 published without a
+/// crawl, or an echo of one).
+fn lie_label(key: &Key, end: i64) -> String {
+    let n = |j: Judgement| key.lie_judgements.get(j.as_str()).copied().unwrap_or(0);
+    let (s, m, e, c) = (
+        n(Judgement::SevereRefuted),
+        n(Judgement::Refuted),
+        n(Judgement::NoEvidence),
+        n(Judgement::Confirmed),
+    );
+    let unjudged = key.lies.saturating_sub(s + m + e + c);
+    let standing = if key.rep.established(end) {
+        "established"
+    } else {
+        "probation"
+    };
+    format!(
+        "lies_{}_severe_{s}_refuted_{m}_no_evidence_{e}_confirmed_{c}_unjudged_{unjudged}_{standing}",
+        key.lies
+    )
 }
