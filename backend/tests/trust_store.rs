@@ -1598,3 +1598,58 @@ both!(
     a_distrusted_keys_skipped_spot_check_waits_for_the_next_crawl,
     skipped_spot_check_waits
 );
+
+/// (i) A spot check of a key with no severe refutation inside the
+/// half-life, with no fresh verification to answer it and no crawl pending
+/// (`spot_check_waiting`), queues no crawl: it waits for the product's next
+/// crawl, judged against the published reading it agreed with; the crawl
+/// shows that price, so the key is credited.
+async fn waiting_spot_check(db: Db) {
+    let v = key(&db, 1, T0 - 90 * DAY).await;
+    let k = key(&db, 2, T0 - 90 * DAY).await;
+    baseline(&db, v, 5000, T0).await;
+    // Two days later: the verification is too old to answer spot checks.
+    let t = T0 + 2 * DAY;
+    // A new key (no evidence, on probation): 5% of its agreeing reports are
+    // drawn; report until two are.
+    let mut waiting = 0;
+    let mut last = t;
+    for n in 1..=400 {
+        let at = t + i64::from(n) * 1000;
+        last = at;
+        assert_eq!(
+            ingest(&db, report(k, n, Some(5000), at), at).await,
+            IngestOutcome::Accepted
+        );
+        match report_state(&db, k, n).await.1 {
+            "spot_check_waiting" => waiting += 1,
+            "agrees" => {}
+            other => panic!("unexpected reason {other}"),
+        }
+        if waiting == 2 {
+            break;
+        }
+    }
+    assert_eq!(waiting, 2, "two spot checks drawn in 400 reports");
+    assert_eq!(waiting_rows(&db, k).await, 2);
+    assert!(
+        db.store
+            .lease_jobs(v, 10, 60_000, last + 1000)
+            .await
+            .expect("lease")
+            .is_empty(),
+        "a waiting spot check queues no crawl"
+    );
+    assert_eq!(evidence(&db, k).await, (1.0, 1.0), "not credited yet");
+    let t2 = last + 10 * MIN;
+    queue_crawl_by_another_report(&db, 3, t2).await;
+    crawl_observes(&db, v, 5000, t2 + 2 * MIN).await;
+    let (alpha, beta) = evidence(&db, k).await;
+    assert!((alpha - 3.0).abs() < 1e-9, "two confirmations: {alpha}");
+    assert!((beta - 1.0).abs() < 1e-9, "{beta}");
+    assert_eq!(waiting_rows(&db, k).await, 0);
+}
+both!(
+    a_clean_keys_spot_check_waits_for_the_next_crawl,
+    waiting_spot_check
+);

@@ -474,7 +474,7 @@ pub mod reason {
     /// The reasons in code order (append only: the codes are on disk).
     /// The first ones are [`crate::trust::decide`]'s, then the reasons a
     /// crawl result writes over a held report's.
-    pub const NAMES: [&str; 27] = [
+    pub const NAMES: [&str; 28] = [
         "too_old",
         "verifier",
         "agrees",
@@ -502,6 +502,7 @@ pub mod reason {
         "crawl_limit",
         "published_refuted",
         "spot_check_skipped",
+        "spot_check_waiting",
     ];
 }
 

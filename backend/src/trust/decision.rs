@@ -156,6 +156,10 @@ pub struct Reporter {
     /// the store keeps the counts). Only consulted for keys on probation
     /// (module docs).
     pub within_crawl_limit: bool,
+    /// A severe refutation inside the half-life
+    /// ([`super::Reputation::refuted_recently`]): its spot checks queue a
+    /// crawl when nothing else answers them (rule 1, module docs).
+    pub refuted_recently: bool,
 }
 
 impl Reporter {
@@ -174,6 +178,7 @@ impl Reporter {
             registered_at,
             verifier: false,
             within_crawl_limit,
+            refuted_recently: rep.refuted_recently(now),
         }
     }
 }
@@ -258,7 +263,7 @@ impl Decision {
     pub fn waits(&self) -> bool {
         matches!(
             self.reason,
-            "crawl_limit" | "distrusted_key" | "spot_check_skipped"
+            "crawl_limit" | "distrusted_key" | "spot_check_skipped" | "spot_check_waiting"
         )
     }
 
@@ -362,6 +367,10 @@ pub fn decide(ctx: &ReportContext) -> Decision {
                 // A distrusted key's spot check never queues a crawl; it
                 // waits for the product's next crawl ([`Decision::waits`]).
                 d.reason = "spot_check_skipped";
+            } else if !ctx.crawl_pending && !ctx.reporter.refuted_recently {
+                // No crawl of its own either: it waits for the product's
+                // next crawl (module docs, "spot checks that wait").
+                d.reason = "spot_check_waiting";
             } else {
                 d.attach = true;
                 d.reason = "spot_check";

@@ -156,6 +156,13 @@ impl Reputation {
         b > a
     }
 
+    /// A severe refutation inside the half-life before `now` (one of the
+    /// two that distrust a key). The decision gives such a key's spot checks
+    /// a crawl of their own ([`super::decide`], rule 1).
+    pub fn refuted_recently(&self, now: i64) -> bool {
+        self.severe_at[0].is_some_and(|t| now - t < HALF_LIFE_MS)
+    }
+
     /// Adds one judgement's evidence at `now` (decaying the old evidence
     /// first). `NoEvidence` changes nothing.
     pub fn apply(&mut self, j: Judgement, now: i64) {

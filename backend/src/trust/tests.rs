@@ -27,6 +27,7 @@ fn reporter(t: f64) -> Reporter {
         registered_at: NOW - 10 * DAY_MS,
         verifier: false,
         within_crawl_limit: true,
+        refuted_recently: false,
     }
 }
 
@@ -304,12 +305,16 @@ fn rule_1_agreeing_reports_refresh_and_are_spot_checked() {
     c.published = Some(old);
     c.reporter = reporter(0.5);
     c.spot_draw = 0.049;
+    // (Drawn spot checks of a key with no recent severe refutation wait
+    // instead: see the next test.)
+    c.reporter.refuted_recently = true;
     let d = check(c, ReportStatus::Accepted, "spot_check");
     let crawl = d.crawl.expect("spot check crawl");
     assert!(d.attach && !crawl.critical && crawl.reason == "spot_check");
     c.spot_draw = 0.05;
     check(c, ReportStatus::Accepted, "agrees");
     c.reporter = reporter(0.9);
+    c.reporter.refuted_recently = true;
     c.spot_draw = 0.0049;
     check(c, ReportStatus::Accepted, "spot_check");
     c.spot_draw = 0.005;
@@ -333,6 +338,61 @@ fn rule_1_agreeing_reports_refresh_and_are_spot_checked() {
     c.published = Some(p);
     let d = check(c, ReportStatus::Accepted, "spot_check");
     assert!(d.attach && d.credit.is_none());
+}
+
+#[test]
+fn rule_1_spot_checks_of_keys_with_no_recent_severe_refutation_wait() {
+    let mut c = ctx();
+    c.reported = Reading::in_stock(10_000);
+    let mut old = published(10_000, OfferStatus::Verified);
+    old.last_verified_at = Some(c.observed_at - FRESH_VERIFICATION_MS - 1);
+    c.published = Some(old);
+    c.spot_draw = 0.0;
+    for t in [0.13, 0.5, 0.9] {
+        c.reporter = reporter(t);
+        // Nothing answers it and nothing is pending: no crawl of its own,
+        // it waits for the product's next crawl.
+        let d = check(c, ReportStatus::Accepted, "spot_check_waiting");
+        assert!(d.crawl.is_none() && !d.attach && d.credit.is_none() && d.waits());
+        assert!(d.refresh_last_seen && d.publish.is_none());
+        // Judged against the published reading it agreed with.
+        let verified = Some(Reading::in_stock(9_000));
+        assert_eq!(
+            WaitingReport::before_for(&d, verified, Some(c.reported)),
+            Some(c.reported)
+        );
+        // A severe refutation inside the half-life: its own crawl, as before.
+        c.reporter.refuted_recently = true;
+        let d = check(c, ReportStatus::Accepted, "spot_check");
+        assert!(d.attach && d.crawl.is_some_and(|r| r.reason == "spot_check"));
+        assert!(!d.waits());
+    }
+    // A pending crawl judges it (attached), a fresh verification answers it.
+    c.reporter = reporter(0.5);
+    c.crawl_pending = true;
+    let d = check(c, ReportStatus::Accepted, "spot_check");
+    assert!(d.attach && d.crawl.is_none() && !d.waits());
+    c.crawl_pending = false;
+    c.published = Some(published(10_000, OfferStatus::Verified));
+    let d = check(c, ReportStatus::Accepted, "spot_check_verified");
+    assert_eq!(d.credit, Some(Judgement::Confirmed));
+    // An echo of a provisional value waits the same way.
+    c.published = Some(published(10_000, OfferStatus::Provisional));
+    check(c, ReportStatus::Accepted, "spot_check_waiting");
+}
+
+#[test]
+fn refuted_recently_is_a_severe_refutation_inside_the_half_life() {
+    let mut r = established_rep();
+    assert!(!r.refuted_recently(NOW));
+    r.apply(Judgement::Refuted, NOW);
+    assert!(!r.refuted_recently(NOW), "a mild refutation does not count");
+    r.apply(Judgement::SevereRefuted, NOW);
+    assert!(r.refuted_recently(NOW));
+    assert!(r.refuted_recently(NOW + HALF_LIFE_MS - 1));
+    assert!(!r.refuted_recently(NOW + HALF_LIFE_MS));
+    let rep = Reporter::from_reputation(&r, NOW + DAY_MS, NOW - 90 * DAY_MS, true);
+    assert!(rep.refuted_recently && !rep.distrusted);
 }
 
 #[test]
