@@ -35,12 +35,36 @@ type QueryKey = (&'static str, &'static str, &'static str);
 type Slot = Arc<tokio::sync::Mutex<Option<(i64, Bytes)>>>;
 
 /// The cache (one per [`super::AppState`]).
-#[derive(Default)]
 pub struct HistoryCache {
     products: Mutex<HashMap<(String, String), HashMap<QueryKey, Slot>>>,
+    /// `false`: every call computes (see [`HistoryCache::disabled`]).
+    enabled: bool,
+}
+
+impl Default for HistoryCache {
+    fn default() -> Self {
+        HistoryCache {
+            products: Mutex::default(),
+            enabled: true,
+        }
+    }
 }
 
 impl HistoryCache {
+    /// A cache that caches nothing: every call computes at once, with no
+    /// wait for another call of the same key. For measuring what a query
+    /// costs when every client asks for a different product (issue 4's
+    /// history benchmark, `uncached`): with the cache on and its entries
+    /// always stale, concurrent calls of one key would compute one after
+    /// the other (one computation per key), which measures a queue, not a
+    /// query.
+    pub fn disabled() -> Self {
+        HistoryCache {
+            products: Mutex::default(),
+            enabled: false,
+        }
+    }
+
     /// The body for `(marketplace, asin, query)` at app time `now`: a
     /// fresh cached one, or `compute()`'s (cached when it succeeds).
     pub async fn get_or_compute<E, F, Fut>(
@@ -55,6 +79,9 @@ impl HistoryCache {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Bytes, E>>,
     {
+        if !self.enabled {
+            return compute().await;
+        }
         let slot = {
             let Ok(mut map) = self.products.lock() else {
                 // A poisoned lock only loses caching.
@@ -125,6 +152,15 @@ mod tests {
         // A clock that goes back does not serve a body from the future.
         assert_eq!(get(&c, "A", 999, &calls).await, "A:2");
         assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn disabled_always_computes_and_stores_nothing() {
+        let c = HistoryCache::disabled();
+        let calls = AtomicUsize::new(0);
+        assert_eq!(get(&c, "A", 1000, &calls).await, "A:0");
+        assert_eq!(get(&c, "A", 1000, &calls).await, "A:1");
+        assert!(c.is_empty());
     }
 
     #[tokio::test]
