@@ -74,9 +74,12 @@
 //!   reports do not back the current price.
 //! * **Waiting reports** ([`trust::judge_waiting`]): a report stored only
 //!   because its key was over its crawl-trigger limit (`crawl_limit`) or
-//!   distrusted (`distrusted_key`), and a distrusted key's spot check that
-//!   may not queue a crawl (`spot_check_skipped`; its `before` is the
-//!   published reading it agreed with, [`trust::WaitingReport::before_for`])
+//!   distrusted (`distrusted_key`), a distrusted key's spot check that
+//!   may not queue a crawl (`spot_check_skipped`), and a spot check that
+//!   waits for the next crawl instead of queueing one (`spot_check_waiting`,
+//!   a key with no severe refutation inside the half-life; for both spot
+//!   checks `before` is the published reading they agreed with,
+//!   [`trust::WaitingReport::before_for`])
 //!   ([`trust::Decision::waits`]) gets a row in `waiting_reports` in the
 //!   ingest transaction ([`Waiting`]). When any job of its series finishes
 //!   with an `observed` reading (whatever queued it), every waiting row of

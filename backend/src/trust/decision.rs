@@ -7,7 +7,7 @@
 //! |---|---|---|---|
 //! | 0a | observed more than 10 min before `now` | `stored` | `too_old` |
 //! | 0b | signed by a trusted verifier | `accepted`, publish `verified`, alerts | `verifier` |
-//! | 1 | matches the published reading | `accepted` | `agrees`, `corroborated`, `spot_check`, `spot_check_verified`, `spot_check_skipped` |
+//! | 1 | matches the published reading | `accepted` | `agrees`, `corroborated`, `spot_check`, `spot_check_verified`, `spot_check_skipped`, `spot_check_waiting` |
 //! | 1b | older than the published observation | `stored` | `older_than_published` |
 //! | 2 | key distrusted | `stored` | `distrusted_key` |
 //! | 3 | a crawl is pending for the product | `held`, attach | `attached_to_crawl` |
@@ -55,6 +55,43 @@
 //!   and the price moved since. So a young honest key distrusted by one
 //!   parse error recovers at no crawl cost instead of only through the
 //!   24-hour answers (figures in [`super::sim`]'s module docs).
+//! * 1, spot checks that wait: a drawn spot check that neither a fresh
+//!   verification nor a pending crawl answers queues a crawl of its own only
+//!   when the key has a severe refutation inside the half-life
+//!   ([`Reporter::refuted_recently`]); otherwise it waits for the product's
+//!   next crawl, whatever queues it (`spot_check_waiting`,
+//!   [`Decision::waits`]), and is judged like a distrusted key's skipped
+//!   one above (confirmed when the crawl agrees, no evidence when the price
+//!   moved since). TRUST.md sets the spot-check rates (5% / 0.5%), not that
+//!   each drawn check costs a crawl of its own; an agreeing report can only
+//!   earn trust, and the next crawl of the product answers it for free
+//!   (whatever crawls it: changes, refreshes, drift, other spot checks).
+//!   Why keys with a recent severe refutation keep the crawl: those are
+//!   the keys that lied or misread; they earn their way back (or, lying
+//!   again, are refuted a second time and distrusted) at the old pace.
+//!   Measured (`pricewatch simulate`, seeds 1 / 2 / 3, before -> after):
+//!   crawls per real change 0.85 / 0.84 / 0.84 -> 0.75 / 0.73 / 0.73
+//!   (honest), 1.13 / 1.11 / 1.12 -> 1.04 / 1.02 / 1.02
+//!   (`verifier_exhaustion`); `sybil_swarm` truthful crawls per key 2.50 /
+//!   2.18 / 2.04 -> 1.62 / 1.37 / 1.40; honest keys distrusted 0.79 / 0.78 /
+//!   1.17% -> 0.59 / 0.78 / 0.98%; deal latency p50 1.2-1.3 min, p95
+//!   1.8-1.9 min except 2.9 (seed 3 honest); about 30% of waiting spot checks end
+//!   confirmed, the rest no evidence (the price moved before the next
+//!   crawl), so keys earn trust more slowly (crawls per honest key 4.2-4.3
+//!   -> 3.7-3.8, low-impact crawls of probation keys up 8-18%). Small
+//!   scenarios move both ways per seed (collusion keys distrusted 91.7 /
+//!   91.7 / 100% -> 100 / 83.3 / 91.7%, seeds 1-8 mean 88.5 -> 90.6%;
+//!   `deal_suppression` crawls per key 0.5 / 0.7 / 2.8 -> 2.2 / 2.5 / 1.7,
+//!   seeds 1-8 mean 1.61 both). Alternatives measured and rejected: every
+//!   key's spot checks wait, the refuted ones' too: colluders distrusted
+//!   58 / 17 / 25% (refuted colluders stay on probation, strike no second
+//!   time and keep one severe refutation); probation keys only: 83 / 67 /
+//!   50%; established keys only: collusion 100 / 75 / 92% with its
+//!   truthful crawls unchanged (they are spot checks on probation after a
+//!   refutation). Side effect: a waiting spot check of a key with no
+//!   evidence is eligible for a judge crawl
+//!   ([`super::schedule::judge_crawl_due`]): 13-23 of them in 14 days
+//!   without attackers (one an hour at most, as before).
 //! * 1: no upgrade while a crawl is pending for the product: the crawl
 //!   decides (rule 3), so reports that merely echo a fresh provisional
 //!   value (e.g. a cold-start lie) cannot make it alert before the crawl.
@@ -257,8 +294,10 @@ impl Decision {
     /// waits for its product's next crawl to be judged
     /// ([`super::judge_waiting`]): a key over its crawl-trigger limit
     /// (`crawl_limit`), a distrusted key's deviating report
-    /// (`distrusted_key`), and a distrusted key's spot check that may not
-    /// queue a crawl (`spot_check_skipped`, module docs). The store and the
+    /// (`distrusted_key`), a distrusted key's spot check that may not
+    /// queue a crawl (`spot_check_skipped`, module docs), and a spot check
+    /// that waits for the next crawl instead of queueing one
+    /// (`spot_check_waiting`, module docs). The store and the
     /// simulation both use this.
     pub fn waits(&self) -> bool {
         matches!(

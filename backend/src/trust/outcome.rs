@@ -285,8 +285,8 @@ pub struct WaitingReport {
     pub alerts: u32,
     /// The last reading the verifier saw for the product before the report
     /// arrived (whatever is published now), `None` when it never saw one;
-    /// for a report that agreed with the published reading (a distrusted
-    /// key's skipped spot check), that published reading
+    /// for a report that agreed with the published reading (a spot check
+    /// that waits: skipped or waiting), that published reading
     /// ([`WaitingReport::before_for`]).
     pub before: Option<Reading>,
 }
@@ -294,7 +294,8 @@ pub struct WaitingReport {
 impl WaitingReport {
     /// The `before` of a report decided as `d`: the verifier's last
     /// reading `verified`, except for a report that agreed with the
-    /// published reading (rule 1, `spot_check_skipped`): then `published`.
+    /// published reading (rule 1, `spot_check_skipped` or
+    /// `spot_check_waiting`): then `published`.
     ///
     /// Judgement call: such a report said what the rules already showed;
     /// when the next crawl disagrees, the price moved since (as for an

@@ -46,7 +46,9 @@
 //!   key (1 unresolved, 3 a day) and per independence group (2 unresolved,
 //!   2 a day), counted per calendar day. Reports past the limit
 //!   (and distrusted keys' disagreeing ones) wait for the product's next
-//!   crawl ([`super::judge_waiting`]).
+//!   crawl ([`super::judge_waiting`]), and so do spot checks nothing
+//!   answers at once, except those of keys with a recent severe refutation
+//!   (`spot_check_waiting`, [`super::decision`]).
 //! * **Judge crawls** ([`super::schedule::judge_crawl_due`]): at most one an
 //!   hour, for the product with the most waiting reports of keys that have
 //!   no evidence and no other waiting report, an hour after them (checked
@@ -109,9 +111,12 @@
 //! attacker reported first, spot checks of its agreeing reports). Patient
 //! attackers (`sybil_swarm`, `sleeper`, `collusion`) behave exactly like
 //! honest keys until they lie, so their truthful part is what an honest key
-//! of their activity costs (`crawls_per_honest_key`: about 4.0-4.4 over 14
-//! days at 5-30 visits a day; colluders visit 30 times a day). Lowering it
-//! would mean fewer spot checks or crawls of real changes for every key.
+//! of their activity costs (`crawls_per_honest_key`: about 3.7-3.8 over 14
+//! days at 5-30 visits a day, 4.2-4.4 before spot checks waited; colluders
+//! visit 30 times a day). `attacker_truth_crawls_by_reason` splits it.
+//! `attacker_undistrusted_lies` shows, for each lying attacker key left
+//! undistrusted, how its lies were judged (severe, mild, no evidence,
+//! never: e.g. a low-impact lie rule 5 published without a crawl).
 //! `honest_distrusted_negatives` lists the negative judgements of the
 //! honest keys distrusted at the end (`<attached|waiting>_<judgement>_<true|parse_error>`).
 //!
@@ -140,6 +145,62 @@
 //!   `collusion` on seeds 1 and 2: 11 of 12 keys distrusted; the last
 //!   one told one lie, was refuted once, and the attack needs two
 //!   established colluders to strike, so it stops lying.
+//!
+//! # Issue 6, round 3 (seeds 1 / 2 / 3; alternatives measured the same way)
+//! * Spot checks that wait ([`super::decision`] module docs, figures there):
+//!   crawls per real change 0.84-0.85 -> 0.73-0.75 without attackers, at
+//!   most 1.04 under any attack (was 1.13); `sybil_swarm` truthful crawls
+//!   per key 2.04-2.50 -> 1.37-1.62; honest keys distrusted 0.79 / 0.78 /
+//!   1.17% -> 0.59 / 0.78 / 0.98%; latency p50 1.2-1.3 min, p95 at most
+//!   2.9 min; false alerts 0.
+//! * **Colluders distrusted** now 100 / 83.3 / 91.7% (seeds 1-8: 75-100%,
+//!   mean 90.6%; 88.5% before). `attacker_undistrusted_lies` shows what the
+//!   rules have against each colluder left: one severe refutation (a
+//!   watched-product strike: every striker is attached to its crawl), maybe
+//!   mild ones (a strike whose fake drop reached no watch, `A = 0`: mild by
+//!   TRUST.md's definition) and one to three lies never judged: the +20%
+//!   lies on unwatched products, which rule 5 publishes as provisional and
+//!   crawls with probability 0.2, and the other colluders' echoes of them
+//!   (rule 1: agreeing earns and costs nothing). Applied faithfully,
+//!   TRUST.md distrusts no such key (one severe refutation, and at 30
+//!   visits a day `beta` stays far below `alpha`). Tried and rejected:
+//!   echoes and uncrawled rule-5 publications wait for the next crawl and
+//!   count severe when refuted (as attached reports that backed a published
+//!   price do): with [`super::judge_waiting`]'s 30-minute cap (the next
+//!   crawl comes hours later, when an honest report overwrites the lie)
+//!   collusion 83 / 50 / 83%; without the cap, honest keys distrusted
+//!   34-38% (true reports of short real moves refuted severely days
+//!   later). A crawl for every `corroborated` upgrade: crawls per change up
+//!   to 1.33, collusion 91.7% on all three seeds.
+//! * **Honest keys distrusted** 0.59 / 0.78 / 0.98% (seeds 4-8: 0.59-1.77%
+//!   without attackers, 0.79-1.70% before).
+//!   Every severe judgement of an honest key is one TRUST.md demands:
+//!   misread prices (error over 50%, published or held by rule 4) and, one
+//!   key on seeds 2, 3, 5 and 8, a true report of a flash drop observed
+//!   seconds before the drop ended and crawled just after: the crawl reads
+//!   the price the verifier saw before the report, the pattern of a penny
+//!   bomb, and nothing demonstrates the move.
+//! * **At most 1 crawl per attacker key**: still missed by `sybil_swarm`
+//!   (2.1-2.6), `sleeper` (4.7-5.6), `slow_poison` (2.3-2.8), `collusion`
+//!   (10.3-11.8) and `deal_suppression` (1.7-2.5; 0.4-3.4 on seeds 4-8,
+//!   mean 1.61 before and after). The truthful part is mostly crawls of
+//!   real changes the attacker reported first (`confirm`, `low_impact`,
+//!   `critical`: 1.05-1.27 a key for `sybil_swarm`, 1.75-2.15 `sleeper`,
+//!   3.8-5.8 `collusion`), which an honest key of that activity costs too;
+//!   then spot checks of keys with a recent severe refutation (colluders
+//!   after a strike: 5.0-5.5 a key, 4.1-4.7 before, as more of them are
+//!   refuted and recover; sleepers 0.5-0.9) and judge crawls of waiting
+//!   spot checks of sybil keys with no evidence yet (0.23-0.26 a key). With
+//!   no spot-check crawl at all it stays above 1 for those three attacks
+//!   (1.3-1.5, 1.7-2.2, 5.4-7.6). Lies: two severe refutations distrust an
+//!   established key, so two crawled lies is the floor (more where a lie
+//!   is mild). Tried and rejected: a key with a severe refutation inside
+//!   the half-life gets no crawl of its own; its reports wait for the
+//!   product's next crawl. With the 30-minute cap: sleepers distrusted
+//!   5-20%, deal p95 23-91 min (real deals first reported by an honest key
+//!   with one misread price wait unpublished); without it: sleepers 100%
+//!   at 1.1-1.3 lie crawls a key, but honest keys distrusted 2.9-3.6% (up
+//!   to 4.1% under attacks) and the same p95.
 
 mod rng;
 mod world;
