@@ -122,6 +122,42 @@
 //!   `5 x < 4 low`; both need a price on both sides.
 //! * 5: "change within 30%" is `10 |x - P| <= 3 P` with a price on both
 //!   sides; a change to or from "no price" is never low impact.
+//! * 5, an established key's change published with no crawl (the 80%
+//!   draw) is not judged later: it does not wait for the product's next
+//!   crawl. Measured and not adopted (issue 6, round 4; `pricewatch
+//!   simulate`, seeds 1 / 2 / 3, seeds 1-8 mean for collusion; before:
+//!   colluders distrusted 100 / 83.3 / 91.7%, mean 90.6%, honest keys
+//!   distrusted 0.59 / 0.78 / 0.98%, crawls per change 0.75 / 0.73 / 0.73
+//!   without attackers, at most 1.04 under attack):
+//!   - it waits ([`Decision::waits`]) and is judged like the other waiting
+//!     reports ([`super::judge_waiting`]): colluders 75 / 41.7 / 83.3%
+//!     (mean 69.8%); honest keys distrusted unchanged, but their waiting
+//!     reports refuted (mildly) 6-9 -> 346-352 a seed: a true report of a
+//!     real change A -> B that moved on (B -> C) before the next crawl
+//!     matches neither the verifier's reading before it (A) nor after (C).
+//!     The mild refutations drop honest keys below established, so more of
+//!     their rule-5 changes are crawled: crawls per change 0.78-0.80
+//!     without attackers, at most 1.08;
+//!   - the same, but refuted only when the crawl reads what the verifier
+//!     saw before the report (the claimed change never showed; otherwise
+//!     confirmed or no evidence): honest waiting refutations 38-46 a seed
+//!     (A -> B -> A moves), honest keys distrusted unchanged, crawls
+//!     unchanged (0.73-0.75, at most 1.05), colluders 83.3 / 66.7 / 83.3%
+//!     (mean 81.2%);
+//!   - that, with the refutation severe and no 30-minute cap (as an
+//!     attached report that backed a published price): colluders 100 /
+//!     91.7 / 91.7% (mean 90.6%, as before), honest keys distrusted 1.58 /
+//!     1.96 / 2.35% (up to 2.74% under attack; target at most 1%).
+//!
+//!   Why colluders do worse when their lies are judged mildly: the ring
+//!   (`sim` world, `collusion`) strikes only with established keys. Mild
+//!   refutations of the +20% lies push a colluder with one severe
+//!   refutation below `T = 0.7`, it strikes no more, earns no second severe
+//!   refutation, and `beta` stays below `alpha`: undistrusted colluders
+//!   are then mostly on probation (`attacker_undistrusted_lies`), where
+//!   their reports no longer corroborate or publish unchecked. That is a
+//!   weaker attacker but not a distrusted one, and TRUST.md's target counts
+//!   distrusted keys.
 //! * 6: "one key alone never qualifies" is enforced as: the corroborating
 //!   established groups (this report's included) number at least two,
 //!   whatever `c` is. With `A = 0` the rule still decides whether the

@@ -201,6 +201,25 @@
 //!   with one misread price wait unpublished); without it: sleepers 100%
 //!   at 1.1-1.3 lie crawls a key, but honest keys distrusted 2.9-3.6% (up
 //!   to 4.1% under attacks) and the same p95.
+//!
+//! # Issue 6, round 4 (seeds 1 / 2 / 3, and 1-8 for `collusion`)
+//! * One experiment: an established key's rule-5 change published with no
+//!   crawl (the 80% draw) waits for the product's next crawl, to give the
+//!   colluders' unjudged +20% lies evidence at no crawl cost. Three
+//!   variants measured, none adopted (figures in [`super::decision`]'s
+//!   module docs, rule 5): judged like other waiting reports, colluders
+//!   distrusted 100 / 83.3 / 91.7% -> 75 / 41.7 / 83.3% (seeds 1-8 mean
+//!   90.6 -> 69.8%) and 346-352 mild refutations a seed of honest keys'
+//!   true reports (a real change that moved again before the next crawl),
+//!   crawls per change 0.73-0.75 -> 0.78-0.80; refuted only when the crawl
+//!   reads the verifier's reading from before the report: 81.2% mean,
+//!   honest side unchanged but for 38-46 mild refutations a seed; severe
+//!   and uncapped: 90.6% mean (unchanged), honest keys distrusted 1.58 /
+//!   1.96 / 2.35% (target at most 1%). False alerts 0 and deal latency
+//!   (p50 at most 1.4 min, p95 at most 2.9 min) in every variant. Mild
+//!   refutations keep colluders from striking again (the ring strikes only
+//!   with established keys) rather than distrusting them. The state is
+//!   round 3's.
 
 mod rng;
 mod world;
