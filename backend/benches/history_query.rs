@@ -15,6 +15,9 @@
 //!   7-8 ms, p99 18-22 ms at ~1,900 queries/s, the same throughput as one
 //!   client alone), not concurrent queries.
 //!
+//! On PostgreSQL the load is followed by `VACUUM (ANALYZE)` (steady state;
+//! see [`settle_postgres`]).
+//!
 //! Every storage must give the same answer (points, stats, corrections) as
 //! the first one, in both modes at the same fixed clock; the bench stops
 //! if not.
@@ -42,6 +45,7 @@ use axum::http::Request;
 use backend::http::history_cache::HistoryCache;
 use backend::http::{app, ApiConfig, AppState, Clock};
 use common::*;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 use tower::ServiceExt;
@@ -86,15 +90,22 @@ fn process_cpu_ms() -> Option<f64> {
     Some((utime + stime) * 10.0)
 }
 
-/// CPU time (user + system, ms) of every process named `postgres` on this
-/// machine (the local PostgreSQL server's backends and helpers, when the
-/// bench's database is local and `/proc` shows them); `None` when there
-/// are none. Counts what the server spends on the queries, which
-/// [`process_cpu_ms`] does not see.
-fn postgres_cpu_ms() -> Option<f64> {
-    let mut total = 0.0;
-    let mut seen = false;
+/// CPU time (user + system, ms) so far of each process named `postgres`
+/// on this machine, by pid (the local PostgreSQL server's backends and
+/// helpers, when the bench's database is local and `/proc` shows them);
+/// `None` when there are none. Counts what the server spends on the
+/// queries, which [`process_cpu_ms`] does not see. See
+/// [`server_cpu_delta_ms`].
+fn postgres_cpu_ms() -> Option<HashMap<u32, f64>> {
+    let mut out = HashMap::new();
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
             continue;
         };
@@ -109,13 +120,50 @@ fn postgres_cpu_ms() -> Option<f64> {
             fields.get(11).map(|v| v.parse::<f64>()),
             fields.get(12).map(|v| v.parse::<f64>()),
         ) {
-            total += (u + s) * 10.0;
-            seen = true;
+            out.insert(pid, (u + s) * 10.0);
         }
     }
-    seen.then_some(total)
+    (!out.is_empty()).then_some(out)
+}
+
+/// The server CPU (ms) spent between two [`postgres_cpu_ms`] readings: a
+/// process seen only at the end counts whole, one that ended in between
+/// counts nothing (its last figures are gone).
+fn server_cpu_delta_ms(start: &HashMap<u32, f64>, end: &HashMap<u32, f64>) -> f64 {
+    end.iter()
+        .map(|(pid, ms)| ms - start.get(pid).copied().unwrap_or(0.0))
+        .filter(|d| *d > 0.0)
+        .fold(0.0, |a, d| a + d)
 }
 const ASIN: &str = "B0BENCH001";
+
+/// Brings the freshly loaded PostgreSQL database to the steady state of a
+/// database whose history grew over years: `VACUUM (ANALYZE)`, what
+/// autovacuum does after a load like ours. Without it autovacuum starts
+/// (on its one-minute cycle) in the middle of the measurement and its
+/// passes over the tables the load just wrote (reports, nonces, runs: tens
+/// of MB) take the cores from the queries: a tail of load, not of the
+/// query (max latencies of 50-60 ms seen that way). Failures only print.
+async fn settle_postgres() {
+    use sqlx::Connection;
+    let Ok(url) = std::env::var("PRICEWATCH_BENCH_POSTGRES_URL") else {
+        return;
+    };
+    let t = Instant::now();
+    match sqlx::PgConnection::connect(&url).await {
+        Ok(mut conn) => {
+            if let Err(e) = sqlx::query("VACUUM (ANALYZE)").execute(&mut conn).await {
+                eprintln!("VACUUM (ANALYZE) failed: {e}");
+            }
+            let _ = conn.close().await;
+            println!(
+                "[postgres] VACUUM (ANALYZE) after the load in {:.1}s",
+                t.elapsed().as_secs_f64()
+            );
+        }
+        Err(e) => eprintln!("cannot connect to vacuum: {e}"),
+    }
+}
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
@@ -169,6 +217,9 @@ async fn main() {
             stats.history_rows,
             t_load.elapsed().as_secs_f64()
         );
+        if label == "postgres" {
+            settle_postgres().await;
+        }
         let uri = format!("/v1/products/amazon.com/{ASIN}/history?range=1y&granularity=day");
         let fixed: Clock = Arc::new(move || end + HOUR);
         for mode in ["cached", "uncached"] {
@@ -206,6 +257,25 @@ async fn measure(label: &str, mode: &str, router: axum::Router, uri: &str) -> se
     let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
     let points = v["points"].as_array().map(Vec::len).unwrap_or(0);
     assert!(points > 300, "a year of days: {points}");
+    // One untimed request per client, all at once: the stores open their
+    // pooled connections on demand, and a connection's start-up (tens of
+    // ms on PostgreSQL) is not a query's latency.
+    let warm: Vec<_> = (0..clients())
+        .map(|_| {
+            let (router, uri) = (router.clone(), uri.to_string());
+            tokio::spawn(async move {
+                let resp = router
+                    .oneshot(Request::get(&uri).body(Body::empty()).expect("req"))
+                    .await
+                    .expect("resp");
+                assert_eq!(resp.status(), 200);
+                let _ = axum::body::to_bytes(resp.into_body(), usize::MAX).await;
+            })
+        })
+        .collect();
+    for w in warm {
+        w.await.expect("warm-up");
+    }
     let per_client = queries_per_client();
     let cpu_start = process_cpu_ms();
     let server_start = (label == "postgres").then(postgres_cpu_ms).flatten();
@@ -240,7 +310,10 @@ async fn measure(label: &str, mode: &str, router: axum::Router, uri: &str) -> se
         _ => String::new(),
     };
     let server_per_query = match (server_start, postgres_cpu_ms()) {
-        (Some(a), Some(b)) => format!(", {:.3} ms server CPU/query", (b - a) / lat.len() as f64),
+        (Some(a), Some(b)) => format!(
+            ", {:.3} ms server CPU/query",
+            server_cpu_delta_ms(&a, &b) / lat.len() as f64
+        ),
         _ => String::new(),
     };
     lat.sort_by(f64::total_cmp);
