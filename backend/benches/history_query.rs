@@ -60,21 +60,13 @@ const QUERIES_PER_CLIENT: usize = 150;
 /// [`CLIENTS`], the figure; 1 shows the latency of one request
 /// alone).
 fn clients() -> usize {
-    std::env::var("PRICEWATCH_BENCH_HISTORY_CLIENTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(CLIENTS)
+    env_count("PRICEWATCH_BENCH_HISTORY_CLIENTS", CLIENTS)
 }
 
 /// Queries per client (`PRICEWATCH_BENCH_HISTORY_QUERIES`, default
 /// [`QUERIES_PER_CLIENT`]).
 fn queries_per_client() -> usize {
-    std::env::var("PRICEWATCH_BENCH_HISTORY_QUERIES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(QUERIES_PER_CLIENT)
+    env_count("PRICEWATCH_BENCH_HISTORY_QUERIES", QUERIES_PER_CLIENT)
 }
 
 /// CPU time (user + system) of this process so far, in ms; `None` where

@@ -19,10 +19,7 @@ const BATCH: usize = 1000;
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let n = std::env::var("PRICEWATCH_BENCH_OBSERVATIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(OBSERVATIONS);
+    let n = env_count("PRICEWATCH_BENCH_OBSERVATIONS", OBSERVATIONS);
     let (stores, _dir) = storages("size").await;
     println!("storage bench: {n} observations over {PRODUCTS} products, 5% price changes, 1% availability flips");
     for (label, store) in stores {

@@ -7,6 +7,16 @@ use backend::store::{NewReport, Registered, Storage};
 use std::sync::Arc;
 use wasm_core::types::{Availability, Condition, Seller};
 
+/// A positive count from the environment variable `name`, else `default`
+/// (unset, unparsable or zero).
+pub fn env_count<T: std::str::FromStr + PartialOrd + Default>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > T::default())
+        .unwrap_or(default)
+}
+
 /// The storages to benchmark, with a label. The temp dir lives as long as
 /// the returned guard.
 pub async fn storages(name: &str) -> (Vec<(String, Arc<dyn Storage>)>, tempfile::TempDir) {
