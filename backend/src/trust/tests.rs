@@ -42,6 +42,14 @@ fn published(price: i64, status: OfferStatus) -> Published {
 
 /// A report of 9000 against a verified 10000, from an established key,
 /// nobody watching, no crawl pending, draws that trigger nothing.
+/// A verified published price whose verification is just too old to
+/// answer a spot check of a report observed at `observed_at`.
+fn stale_verified(price: i64, observed_at: i64) -> Published {
+    let mut p = published(price, OfferStatus::Verified);
+    p.last_verified_at = Some(observed_at - FRESH_VERIFICATION_MS - 1);
+    p
+}
+
 fn ctx() -> ReportContext {
     ReportContext {
         now: NOW,
@@ -300,9 +308,7 @@ fn rule_1_agreeing_reports_refresh_and_are_spot_checked() {
 
     // Spot checks: 5% on probation, 0.5% once established (the last
     // verification is older than a spot check may be answered from).
-    let mut old = published(10_000, OfferStatus::Verified);
-    old.last_verified_at = Some(c.observed_at - FRESH_VERIFICATION_MS - 1);
-    c.published = Some(old);
+    c.published = Some(stale_verified(10_000, c.observed_at));
     c.reporter = reporter(0.5);
     c.spot_draw = 0.049;
     // (Drawn spot checks of a key with no recent severe refutation wait
@@ -344,9 +350,7 @@ fn rule_1_agreeing_reports_refresh_and_are_spot_checked() {
 fn rule_1_spot_checks_of_keys_with_no_recent_severe_refutation_wait() {
     let mut c = ctx();
     c.reported = Reading::in_stock(10_000);
-    let mut old = published(10_000, OfferStatus::Verified);
-    old.last_verified_at = Some(c.observed_at - FRESH_VERIFICATION_MS - 1);
-    c.published = Some(old);
+    c.published = Some(stale_verified(10_000, c.observed_at));
     c.spot_draw = 0.0;
     for t in [0.13, 0.5, 0.9] {
         c.reporter = reporter(t);
@@ -399,9 +403,7 @@ fn refuted_recently_is_a_severe_refutation_inside_the_half_life() {
 fn rule_1_a_distrusted_keys_spot_check_never_queues_a_crawl() {
     let mut c = ctx();
     c.reported = Reading::in_stock(10_000);
-    let mut old = published(10_000, OfferStatus::Verified);
-    old.last_verified_at = Some(c.observed_at - FRESH_VERIFICATION_MS - 1);
-    c.published = Some(old);
+    c.published = Some(stale_verified(10_000, c.observed_at));
     c.reporter = reporter(0.0);
     c.reporter.distrusted = true;
     c.spot_draw = 0.0;
