@@ -128,62 +128,116 @@ fn fixture() -> Fixture {
 
 static CASE: AtomicU32 = AtomicU32::new(0);
 
+/// One case: the sequence ingested in arrival order (with `defer`, while
+/// more ingest is announced), then the runs and stats compared with the
+/// naive ones.
+fn check(seq: &[(i64, Option<i64>, Availability, i64)], defer: bool) -> Result<(), TestCaseError> {
+    thread_local!(static FIX: Fixture = fixture());
+    let case = CASE.fetch_add(1, Ordering::SeqCst);
+    let asin = format!("B{case:09}");
+    let obs: Vec<Obs> = seq
+        .iter()
+        .map(|&(t, price, avail, _)| Obs { t, price, avail })
+        .collect();
+    let mut arrival: Vec<(i64, usize)> = seq
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.0 + s.3, i))
+        .collect();
+    arrival.sort();
+    let now = seq.last().map(|s| s.0).unwrap_or(0) + 7_200_000;
+    FIX.with(|f| {
+        f.rt.block_on(async {
+            // This batch and one more announced: refreshes wait.
+            let coming = defer.then(|| (f.store.ingest_coming(), f.store.ingest_coming()));
+            let mut pending = Vec::new();
+            for (k, &(_, i)) in arrival.iter().enumerate() {
+                let o = obs[i];
+                let mut nonce = [0u8; 16];
+                nonce[..4].copy_from_slice(&case.to_be_bytes());
+                nonce[4..8].copy_from_slice(&u32::try_from(k).unwrap_or(0).to_be_bytes());
+                let r = NewReport {
+                    key_id: f.key_id,
+                    nonce,
+                    marketplace: "amazon.com".into(),
+                    asin: asin.clone(),
+                    condition: Condition::New,
+                    price_minor: o.price,
+                    currency: "USD".into(),
+                    availability: o.avail,
+                    seller: Seller::Amazon,
+                    title: String::new(),
+                    observed_at: o.t,
+                    trusted: false,
+                    net_hash: None,
+                    raw: "{}".into(),
+                };
+                pending.push(r);
+                // Batches of 1 to 7 reports (the arrival delay decides).
+                if seq[i].3 % 7 < pending.len() as i64 || k + 1 == arrival.len() {
+                    f.store.ingest(&pending, now).await.expect("ingest");
+                    pending.clear();
+                }
+            }
+            if let Some(coming) = coming {
+                // Another use of the writer writes what waits first.
+                let mut n = [0xff; 16];
+                n[..4].copy_from_slice(&case.to_be_bytes());
+                f.store
+                    .claim_request_nonce(f.key_id, &n, now)
+                    .await
+                    .expect("nonce");
+                drop(coming);
+            }
+            let summary = f
+                .store
+                .product_summary("amazon.com", &asin)
+                .await
+                .expect("summary")
+                .expect("known");
+            let runs = f
+                .store
+                .history_runs(summary.id, Condition::New, 0, now)
+                .await
+                .expect("runs");
+            let got: Vec<_> = runs
+                .iter()
+                .map(|r| {
+                    (
+                        r.first_seen,
+                        r.last_seen,
+                        r.price_minor,
+                        r.availability,
+                        r.n,
+                    )
+                })
+                .collect();
+            prop_assert_eq!(got, naive_runs(&obs));
+            prop_assert_eq!(stats(&runs, 0, now), naive(&obs, now));
+            // Bucketed points keep every priced observation.
+            let priced = obs.iter().filter(|o| o.price.is_some()).count() as i64;
+            for g in [Granularity::Raw, Granularity::Hour, Granularity::Day] {
+                let n: i64 = points(&runs, 0, now, g).iter().map(|p| p.n).sum();
+                prop_assert_eq!(n, priced, "granularity {:?}", g);
+            }
+            Ok(())
+        })
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
     fn history_matches_naive_recomputation(seq in sequence()) {
-        thread_local!(static FIX: Fixture = fixture());
-        let case = CASE.fetch_add(1, Ordering::SeqCst);
-        let asin = format!("B{case:09}");
-        let obs: Vec<Obs> = seq.iter().map(|&(t, price, avail, _)| Obs { t, price, avail }).collect();
-        let mut arrival: Vec<(i64, usize)> = seq.iter().enumerate().map(|(i, s)| (s.0 + s.3, i)).collect();
-        arrival.sort();
-        let now = seq.last().map(|s| s.0).unwrap_or(0) + 7_200_000;
-        FIX.with(|f| {
-            f.rt.block_on(async {
-                let mut pending = Vec::new();
-                for (k, &(_, i)) in arrival.iter().enumerate() {
-                    let o = obs[i];
-                    let mut nonce = [0u8; 16];
-                    nonce[..4].copy_from_slice(&case.to_be_bytes());
-                    nonce[4..8].copy_from_slice(&u32::try_from(k).unwrap_or(0).to_be_bytes());
-                    let r = NewReport {
-                        key_id: f.key_id,
-                        nonce,
-                        marketplace: "amazon.com".into(),
-                        asin: asin.clone(),
-                        condition: Condition::New,
-                        price_minor: o.price,
-                        currency: "USD".into(),
-                        availability: o.avail,
-                        seller: Seller::Amazon,
-                        title: String::new(),
-                        observed_at: o.t,
-                        trusted: false,
-                        net_hash: None,
-                        raw: "{}".into(),
-                    };
-                    pending.push(r);
-                    // Batches of 1 to 7 reports (the arrival delay decides).
-                    if seq[i].3 % 7 < pending.len() as i64 || k + 1 == arrival.len() {
-                        f.store.ingest(&pending, now).await.expect("ingest");
-                        pending.clear();
-                    }
-                }
-                let summary = f.store.product_summary("amazon.com", &asin).await.expect("summary").expect("known");
-                let runs = f.store.history_runs(summary.id, Condition::New, 0, now).await.expect("runs");
-                let got: Vec<_> = runs.iter().map(|r| (r.first_seen, r.last_seen, r.price_minor, r.availability, r.n)).collect();
-                prop_assert_eq!(got, naive_runs(&obs));
-                prop_assert_eq!(stats(&runs, 0, now), naive(&obs, now));
-                // Bucketed points keep every priced observation.
-                let priced = obs.iter().filter(|o| o.price.is_some()).count() as i64;
-                for g in [Granularity::Raw, Granularity::Hour, Granularity::Day] {
-                    let n: i64 = points(&runs, 0, now, g).iter().map(|p| p.n).sum();
-                    prop_assert_eq!(n, priced, "granularity {:?}", g);
-                }
-                Ok(())
-            })
-        })?;
+        check(&seq, false)?;
+    }
+
+    /// The same with every group's "seen again" refreshes waiting
+    /// (`store/sqlite/deferred.rs`: more ingest announced throughout),
+    /// written when another use of the writer comes.
+    #[test]
+    fn history_matches_naive_recomputation_with_refreshes_waiting(seq in sequence()) {
+        check(&seq, true)?;
     }
 }

@@ -244,3 +244,136 @@ async fn history_read_in_one_statement_equals_the_separate_calls() {
         .expect("read")
         .is_none());
 }
+
+/// Write-behind of "seen again" refreshes (`store/sqlite/deferred.rs`):
+/// while more ingest is announced (`Storage::ingest_coming`), the run and
+/// offer refreshes of reports that agree with the published price wait in
+/// the writer; the group that finds no more ingest coming writes them, so
+/// does any other use of the writer before its own work, and so does
+/// `close`. The reports themselves are stored at once.
+#[tokio::test]
+async fn seen_again_refreshes_wait_only_while_more_ingest_is_coming() {
+    use backend::store::{IngestOutcome, Registered, Storage};
+    use common::story::{report, NOW};
+    use wasm_core::types::Condition;
+    const MIN: i64 = 60_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}/defer.db", dir.path().display());
+    let store = backend::store::connect(&url).await.expect("open");
+    let mut keys = Vec::new();
+    for pk in [[1u8; 32], [2u8; 32]] {
+        match store
+            .register_key(&pk, NOW - 60 * MIN, None)
+            .await
+            .expect("key")
+        {
+            Registered::Created(k) => keys.push(k.id),
+            other => panic!("expected Created, got {other:?}"),
+        }
+    }
+    let (verifier, collector) = (keys[0], keys[1]);
+    let t0 = NOW - 10 * MIN;
+    let out = store
+        .ingest(&[report(verifier, 1, t0, Some(999))], NOW)
+        .await
+        .expect("verified price");
+    assert_eq!(out, vec![IngestOutcome::Accepted]);
+    let product = store
+        .product_summary("amazon.de", "B000STORY1")
+        .await
+        .expect("summary")
+        .expect("product")
+        .id;
+    // (first_seen, last_seen, n) of the runs, and the offer's observed_at.
+    async fn state(store: &dyn Storage, product: i64) -> (Vec<(i64, i64, i64)>, i64) {
+        let runs = store
+            .history_runs(product, Condition::New, 0, i64::MAX)
+            .await
+            .expect("runs")
+            .iter()
+            .map(|r| (r.first_seen, r.last_seen, r.n))
+            .collect();
+        let summary = store
+            .product_summary("amazon.de", "B000STORY1")
+            .await
+            .expect("summary")
+            .expect("product");
+        (runs, summary.offers[0].offer.observed_at)
+    }
+    let agreeing = |nonce: u8, t: i64| {
+        let mut r = report(collector, nonce, t, Some(999));
+        r.trusted = false;
+        r
+    };
+    let ingest = |nonce: u8, t: i64| {
+        let store = &store;
+        async move {
+            let out = store
+                .ingest(&[agreeing(nonce, t)], NOW)
+                .await
+                .expect("ingest");
+            assert_eq!(out, vec![IngestOutcome::Accepted]);
+        }
+    };
+    assert_eq!(
+        state(store.as_ref(), product).await,
+        (vec![(t0, t0, 1)], t0)
+    );
+
+    // This batch and one more announced: the refreshes wait.
+    let own = store.ingest_coming();
+    let other = store.ingest_coming();
+    ingest(2, NOW - 9 * MIN).await;
+    ingest(3, NOW - 8 * MIN).await;
+    assert_eq!(
+        state(store.as_ref(), product).await,
+        (vec![(t0, t0, 1)], t0)
+    );
+    assert_eq!(
+        store
+            .key_activity(collector)
+            .await
+            .expect("activity")
+            .reports,
+        2,
+        "the reports are stored at once"
+    );
+    // Another use of the writer writes them before its own work.
+    assert!(store
+        .claim_request_nonce(collector, &[9; 16], NOW + MIN)
+        .await
+        .expect("nonce"));
+    let seen = NOW - 8 * MIN;
+    assert_eq!(
+        state(store.as_ref(), product).await,
+        (vec![(t0, seen, 3)], seen)
+    );
+
+    // Waiting again; the batch that finds no more coming writes them all.
+    ingest(4, NOW - 7 * MIN).await;
+    assert_eq!(
+        state(store.as_ref(), product).await,
+        (vec![(t0, seen, 3)], seen)
+    );
+    drop(other);
+    ingest(5, NOW - 6 * MIN).await;
+    let seen = NOW - 6 * MIN;
+    assert_eq!(
+        state(store.as_ref(), product).await,
+        (vec![(t0, seen, 5)], seen)
+    );
+
+    // Waiting at close: written by it.
+    let other = store.ingest_coming();
+    ingest(6, NOW - 5 * MIN).await;
+    assert_eq!(state(store.as_ref(), product).await.0, vec![(t0, seen, 5)]);
+    store.close().await;
+    drop((own, other));
+    let reopened = backend::store::connect(&url).await.expect("reopen");
+    let seen = NOW - 5 * MIN;
+    assert_eq!(
+        state(reopened.as_ref(), product).await,
+        (vec![(t0, seen, 6)], seen)
+    );
+    reopened.close().await;
+}

@@ -453,6 +453,8 @@ async fn reports_inner(state: &AppState, req: Request) -> Result<Response, ApiEr
         .map_err(ApiError::rate_limited)?;
     let now = state.now();
     let raws: Vec<String> = batch.reports.iter().map(|r| r.get().to_string()).collect();
+    // Announced to the store until this handler ends (see `ingest_coming`).
+    let _coming = state.store.ingest_coming();
     let verified = verify_spread(raws, now).await?;
 
     // Registered keys, one lookup per distinct key.

@@ -45,6 +45,7 @@ use crate::watch::{
     AlertRecord, DeliveryChannel, DeliveryState, EvalStats, NewWatch, PendingContact, Watch,
 };
 use async_trait::async_trait;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use wasm_core::types::{Availability, Condition, Seller};
 
@@ -525,6 +526,26 @@ pub struct KeyActivity {
     pub watches: i64,
 }
 
+/// A batch of reports on its way to [`Storage::ingest`] (see
+/// [`Storage::ingest_coming`]); it stops counting when dropped.
+pub struct Coming(Option<Arc<AtomicUsize>>);
+
+impl Coming {
+    /// Counts one batch on `counter` until dropped.
+    pub fn count(counter: &Arc<AtomicUsize>) -> Coming {
+        counter.fetch_add(1, Ordering::AcqRel);
+        Coming(Some(counter.clone()))
+    }
+}
+
+impl Drop for Coming {
+    fn drop(&mut self) {
+        if let Some(c) = &self.0 {
+            c.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
 /// The storage trait. Implementations: [`sqlite::SqliteStore`]; the
 /// PostgreSQL one lives in `store/postgres*`.
 #[async_trait]
@@ -568,6 +589,15 @@ pub trait Storage: Send + Sync + 'static {
     /// A report whose currency differs from the product's is
     /// `CurrencyMismatch` and leaves no trace.
     async fn ingest(&self, reports: &[NewReport], now: i64) -> StoreResult<Vec<IngestOutcome>>;
+
+    /// Announces a batch that will reach [`Storage::ingest`] soon (taken
+    /// before its signatures are verified, dropped after `ingest`
+    /// returned or the batch was given up). The SQLite store lets "seen
+    /// again" refreshes wait while more ingest is coming (`sqlite`'s
+    /// `deferred` module); the default counts nothing.
+    fn ingest_coming(&self) -> Coming {
+        Coming(None)
+    }
 
     /// Records the nonce of a signed request; `false` when `(key_id,
     /// nonce)` was already recorded and has not expired (a replay).

@@ -17,6 +17,7 @@
 //!   used only while holding the writer mutex, so they never overlap.
 
 mod checkpoint;
+mod deferred;
 mod ingest_db;
 
 use super::trust_sqlite as ts;
@@ -78,6 +79,8 @@ struct Writer {
     /// Decisions of the transaction in progress (`/metrics`, counted once
     /// it commits).
     decisions: Vec<(&'static str, &'static str)>,
+    /// Write-behind of "seen again" refreshes ([`deferred`]).
+    deferred: deferred::Deferred,
 }
 
 impl Default for Writer {
@@ -90,6 +93,7 @@ impl Default for Writer {
             drift: HashMap::new(),
             drift_cursor: 0,
             decisions: Vec::new(),
+            deferred: deferred::Deferred::default(),
         }
     }
 }
@@ -110,11 +114,37 @@ pub struct SqliteStore {
     writer: Arc<Mutex<Option<WriterConn>>>,
     /// Ingest batches waiting for the writer (group commit, see
     /// [`Storage::ingest`] below).
-    ingest_queue: std::sync::Mutex<Vec<IngestJob>>,
+    ingest_queue: Arc<std::sync::Mutex<Vec<IngestJob>>>,
+    /// Batches announced by [`Storage::ingest_coming`] and not yet done.
+    coming: Arc<std::sync::atomic::AtomicUsize>,
     /// Woken after a commit that wrote outbox events (the notifier).
     outbox: Arc<tokio::sync::Notify>,
     /// The background WAL checkpoints (`None` once closed).
     checkpointer: std::sync::Mutex<Option<checkpoint::Checkpointer>>,
+}
+
+impl SqliteStore {
+    /// The writer, for every path but ingest's group commit: the "seen
+    /// again" refreshes that wait ([`deferred`]) are written first, so the
+    /// caller reads current rows and no older refresh is written over its
+    /// changes later. An error writing them fails the caller (they stay
+    /// waiting).
+    async fn lock_writer(&self) -> StoreResult<tokio::sync::OwnedMutexGuard<Option<WriterConn>>> {
+        let mut guard = self.writer.clone().lock_owned().await;
+        let waiting = guard
+            .as_ref()
+            .is_some_and(|w| w.caches.deferred.committed() > 0);
+        if !waiting {
+            return Ok(guard);
+        }
+        let (guard, written) = tokio::task::spawn_blocking(move || {
+            let written = guard.as_mut().map_or(Ok(()), write_waiting);
+            (guard, written)
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("writing the waiting refreshes: {e}")))?;
+        written.map(|()| guard)
+    }
 }
 
 /// The file path of a `sqlite://PATH` / `sqlite:PATH` URL (query stripped).
@@ -167,11 +197,21 @@ fn take_group(queue: &mut Vec<IngestJob>) -> Vec<IngestJob> {
 
 /// Applies a group of queued batches (see `Storage::ingest`) on the
 /// synchronous connection, and sends each its result. Runs on a blocking
-/// thread.
-fn apply_group(w: &mut WriterConn, jobs: Vec<IngestJob>, outbox: &tokio::sync::Notify) {
+/// thread. While more ingest is coming (batches waiting in `queue`, or
+/// more announced batches in `coming` than this group holds), the group's
+/// "seen again" refreshes may wait ([`deferred`]).
+fn apply_group(
+    w: &mut WriterConn,
+    jobs: Vec<IngestJob>,
+    outbox: &tokio::sync::Notify,
+    queue: &std::sync::Mutex<Vec<IngestJob>>,
+    coming: &std::sync::atomic::AtomicUsize,
+) {
     let WriterConn { sync, caches, .. } = w;
     let started = std::time::Instant::now();
     let mut applied_at = started;
+    caches.deferred.begin_group();
+    caches.deferred.on = true;
     let grouped = (|| {
         sync.begin()?;
         let mut outs = Vec::with_capacity(jobs.len());
@@ -185,9 +225,26 @@ fn apply_group(w: &mut WriterConn, jobs: Vec<IngestJob>, outbox: &tokio::sync::N
             }
         }
         applied_at = std::time::Instant::now();
+        let queue_empty = queue.lock().map(|q| q.is_empty()).unwrap_or(true);
+        let idle = queue_empty && coming.load(std::sync::atomic::Ordering::Acquire) <= jobs.len();
+        let now = jobs.last().map_or(caches.deferred.now, |j| j.now);
+        caches.deferred.now = now;
+        if caches.deferred.due(idle, applied_at) {
+            if let Err(e) = run_now(write_deferred(caches, sync, now)) {
+                sync.rollback();
+                return Err(e);
+            }
+        }
         sync.commit()?;
         Ok::<_, StoreError>(outs)
     })();
+    caches.deferred.on = false;
+    match &grouped {
+        Ok(_) => caches.deferred.commit(std::time::Instant::now()),
+        // (`commit` failing leaves the transaction to `ingest_failed`'s
+        // callers: SQLite rolled it back or the next `begin` does.)
+        Err(_) => caches.deferred.rollback(),
+    }
     // Where a slow group's time went (the tail of the ingest latency).
     let took = started.elapsed();
     if took >= SLOW_GROUP {
@@ -214,6 +271,7 @@ fn apply_group(w: &mut WriterConn, jobs: Vec<IngestJob>, outbox: &tokio::sync::N
                 }
             } else {
                 for job in jobs {
+                    // Alone, refreshes are written at once (deferral off).
                     let alone = (|| {
                         sync.begin()?;
                         match run_now(ingest_batch(caches, sync, &job.reports, job.now)) {
@@ -228,13 +286,46 @@ fn apply_group(w: &mut WriterConn, jobs: Vec<IngestJob>, outbox: &tokio::sync::N
                         }
                     })();
                     if alone.is_ok() {
+                        caches.deferred.commit(std::time::Instant::now());
                         ingested(caches, outbox);
                     } else {
+                        caches.deferred.rollback();
                         ingest_failed(caches);
                     }
                     let _ = job.done.send(alone);
                 }
             }
+        }
+    }
+}
+
+/// Writes every "seen again" refresh that waits ([`deferred`]), in the
+/// transaction in progress.
+async fn write_deferred<D: IngestDb>(w: &mut Writer, conn: &mut D, now: i64) -> StoreResult<()> {
+    let (mut runs, offers) = w.deferred.take_all();
+    conn.flush_runs(&mut runs).await?;
+    conn.flush_offers(&offers, now).await
+}
+
+/// Writes the committed refreshes that wait ([`deferred`]) in a
+/// transaction of their own (see `SqliteStore::lock_writer`).
+fn write_waiting(w: &mut WriterConn) -> StoreResult<()> {
+    let WriterConn { sync, caches, .. } = w;
+    let now = caches.deferred.now;
+    let written = (|| {
+        sync.begin()?;
+        run_now(write_deferred(caches, sync, now))?;
+        sync.commit()
+    })();
+    match written {
+        Ok(()) => {
+            caches.deferred.commit(std::time::Instant::now());
+            Ok(())
+        }
+        Err(e) => {
+            sync.rollback();
+            caches.deferred.rollback();
+            Err(e)
         }
     }
 }
@@ -320,7 +411,8 @@ impl SqliteStore {
                 sync,
                 caches: Writer::default(),
             }))),
-            ingest_queue: std::sync::Mutex::new(Vec::new()),
+            ingest_queue: Arc::new(std::sync::Mutex::new(Vec::new())),
+            coming: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
             outbox: Arc::new(tokio::sync::Notify::new()),
             checkpointer: std::sync::Mutex::new(Some(checkpointer)),
         })
@@ -870,12 +962,14 @@ async fn ingest_batch<D: IngestDb>(
                 conn.flush_links(&mut links).await?;
                 conn.flush_runs(&mut dirty_runs).await?;
                 conn.flush_offers(&dirty_offers, now).await?;
+                write_deferred(w, conn, now).await?;
                 w.pending_events += conn.flush_outbox(&mut before, &alerted, now).await?;
                 dirty_offers.clear();
                 alerted.clear();
                 w.series.clear();
             }
-            let st = conn.load_series(product.id, cond).await?;
+            let mut st = conn.load_series(product.id, cond).await?;
+            w.deferred.overlay(key, &mut st);
             w.series.insert(key, st);
         }
         let (current, open_job) = match w.series.get(&key) {
@@ -930,6 +1024,11 @@ async fn ingest_batch<D: IngestDb>(
             };
             let plan = plan_run_update(st.tail.as_ref(), None, t, r.price_minor, r.availability);
             if fast && plan != RunPlan::Split {
+                // "Seen again": the cached tail run, already in the database.
+                let refresh = matches!(
+                    (plan, st.tail),
+                    (RunPlan::Count | RunPlan::ExtendPrev, Some(_))
+                );
                 let run = match (plan, st.tail) {
                     (RunPlan::Count, Some(mut tail)) => {
                         tail.n += 1;
@@ -949,11 +1048,18 @@ async fn ingest_batch<D: IngestDb>(
                     },
                 };
                 st.tail = Some(run);
-                dirty_runs.insert((product.id, cond, run.first_seen), run);
+                let rk = (product.id, cond, run.first_seen);
+                if refresh && w.deferred.on && !dirty_runs.contains_key(&rk) {
+                    w.deferred.put_run(rk, run);
+                } else {
+                    w.deferred.wrote_run(rk);
+                    dirty_runs.insert(rk, run);
+                }
             } else {
                 // General path: make the database current, then update in SQL.
                 conn.flush_audit(&mut audit, now).await?;
                 conn.flush_runs(&mut dirty_runs).await?;
+                write_deferred(w, conn, now).await?;
                 conn.update_runs(product.id, cond, r).await?;
                 let fresh = conn.load_series(product.id, cond).await?;
                 if let Some(st) = w.series.get_mut(&key) {
@@ -974,7 +1080,14 @@ async fn ingest_batch<D: IngestDb>(
             if let Some(st) = w.series.get_mut(&key) {
                 st.offer = Some(next.clone());
             }
-            dirty_offers.insert(key, next);
+            // Rule 1's refresh (nothing published) may wait ([`deferred`]).
+            let refresh = d.publish.is_none() && !d.alert;
+            if refresh && w.deferred.on && !dirty_offers.contains_key(&key) {
+                w.deferred.put_offer(key, next);
+            } else {
+                w.deferred.wrote_offer(key);
+                dirty_offers.insert(key, next);
+            }
         }
         let mut job = open_job;
         if let (Some(req), None) = (d.crawl, job) {
@@ -1522,7 +1635,7 @@ impl Storage for SqliteStore {
     }
 
     async fn install_secret(&self) -> StoreResult<[u8; 32]> {
-        let mut guard = self.writer.lock().await;
+        let mut guard = self.lock_writer().await?;
         let w = guard.as_mut().ok_or_else(closed)?;
         let existing: Option<Vec<u8>> =
             sqlx::query_scalar("SELECT value FROM settings WHERE name = 'install_secret'")
@@ -1553,7 +1666,7 @@ impl Storage for SqliteStore {
         now: i64,
         net_hash: Option<[u8; 16]>,
     ) -> StoreResult<Registered> {
-        let mut guard = self.writer.lock().await;
+        let mut guard = self.lock_writer().await?;
         let w = guard.as_mut().ok_or_else(closed)?;
         let sql = format!("SELECT {KEY_COLUMNS} FROM keys WHERE public_key = ?1");
         let existing = sqlx::query(&sql)
@@ -1663,13 +1776,19 @@ impl Storage for SqliteStore {
             // if this request is dropped meanwhile.
             if !jobs.is_empty() {
                 let outbox = self.outbox.clone();
+                let queue = self.ingest_queue.clone();
+                let coming = self.coming.clone();
                 let applied = tokio::task::spawn_blocking(move || {
                     if let Some(w) = guard.as_mut() {
-                        let run = std::panic::AssertUnwindSafe(|| apply_group(w, jobs, &outbox));
+                        let run = std::panic::AssertUnwindSafe(|| {
+                            apply_group(w, jobs, &outbox, &queue, &coming)
+                        });
                         if std::panic::catch_unwind(run).is_err() {
                             // The group's callers get an error (their
                             // senders are gone); nothing half-done stays.
                             w.sync.rollback();
+                            w.caches.deferred.on = false;
+                            w.caches.deferred.rollback();
                             ingest_failed(&mut w.caches);
                             tracing::error!("ingest group commit panicked; rolled back");
                         }
@@ -1698,13 +1817,17 @@ impl Storage for SqliteStore {
         }
     }
 
+    fn ingest_coming(&self) -> super::Coming {
+        super::Coming::count(&self.coming)
+    }
+
     async fn claim_request_nonce(
         &self,
         key_id: KeyId,
         nonce: &[u8],
         expires_at: i64,
     ) -> StoreResult<bool> {
-        let mut guard = self.writer.lock().await;
+        let mut guard = self.lock_writer().await?;
         let w = guard.as_mut().ok_or_else(closed)?;
         let res = sqlx::query(
             "INSERT INTO request_nonces (key_id, nonce, expires_at) VALUES (?1, ?2, ?3) \
@@ -1729,7 +1852,7 @@ impl Storage for SqliteStore {
     }
 
     async fn erase_key(&self, key_id: KeyId, now: i64) -> StoreResult<()> {
-        let mut guard = self.writer.lock().await;
+        let mut guard = self.lock_writer().await?;
         let w = guard.as_mut().ok_or_else(closed)?;
         let mut tx = w.conn.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("UPDATE reports SET key_id = NULL WHERE key_id = ?1")
@@ -2036,7 +2159,7 @@ impl Storage for SqliteStore {
         loop {
             // Ids grow with receipt time, so the oldest rows come first; one
             // short transaction per chunk keeps ingest flowing.
-            let mut guard = self.writer.lock().await;
+            let mut guard = self.lock_writer().await?;
             let w = guard.as_mut().ok_or_else(closed)?;
             let res = sqlx::query(
                 "DELETE FROM reports WHERE id IN \
@@ -2096,7 +2219,7 @@ impl Storage for SqliteStore {
 
     async fn create_watch(&self, nw: &NewWatch, now: i64) -> StoreResult<Watch> {
         let id = {
-            let mut guard = self.writer.lock().await;
+            let mut guard = self.lock_writer().await?;
             let w = guard.as_mut().ok_or_else(closed)?;
             let mut tx = w.conn.begin_with("BEGIN IMMEDIATE").await?;
             let id = ws::create_watch(&mut tx, nw, now).await?;
@@ -2121,7 +2244,7 @@ impl Storage for SqliteStore {
 
     async fn replace_watch(&self, id: i64, nw: &NewWatch, now: i64) -> StoreResult<Option<Watch>> {
         {
-            let mut guard = self.writer.lock().await;
+            let mut guard = self.lock_writer().await?;
             let w = guard.as_mut().ok_or_else(closed)?;
             let mut tx = w.conn.begin_with("BEGIN IMMEDIATE").await?;
             if !ws::replace_watch(&mut tx, id, nw, now).await? {
@@ -2134,7 +2257,7 @@ impl Storage for SqliteStore {
     }
 
     async fn delete_watch(&self, key_id: KeyId, id: i64) -> StoreResult<bool> {
-        let mut guard = self.writer.lock().await;
+        let mut guard = self.lock_writer().await?;
         let w = guard.as_mut().ok_or_else(closed)?;
         let mut tx = w.conn.begin_with("BEGIN IMMEDIATE").await?;
         let found = ws::delete_watch(&mut tx, key_id, id).await?;
@@ -2143,7 +2266,7 @@ impl Storage for SqliteStore {
     }
 
     async fn process_outbox(&self, now: i64, max: i64) -> StoreResult<EvalStats> {
-        let mut guard = self.writer.lock().await;
+        let mut guard = self.lock_writer().await?;
         let w = guard.as_mut().ok_or_else(closed)?;
         let mut tx = w.conn.begin_with("BEGIN IMMEDIATE").await?;
         let stats = ws::process_outbox(&mut tx, now, max).await?;
@@ -2183,7 +2306,7 @@ impl Storage for SqliteStore {
         attempts: i64,
         next_at: Option<i64>,
     ) -> StoreResult<()> {
-        let mut guard = self.writer.lock().await;
+        let mut guard = self.lock_writer().await?;
         let w = guard.as_mut().ok_or_else(closed)?;
         let mut tx = w.conn.begin_with("BEGIN IMMEDIATE").await?;
         ws::record_delivery(&mut tx, ids, channel, state, attempts, next_at).await?;
@@ -2203,13 +2326,13 @@ impl Storage for SqliteStore {
         attempts: i64,
         next_at: i64,
     ) -> StoreResult<()> {
-        let mut guard = self.writer.lock().await;
+        let mut guard = self.lock_writer().await?;
         let w = guard.as_mut().ok_or_else(closed)?;
         ws::confirmation_retry(&mut w.conn, key_id, email, attempts, next_at).await
     }
 
     async fn confirmation_sent(&self, key_id: KeyId, email: &str) -> StoreResult<()> {
-        let mut guard = self.writer.lock().await;
+        let mut guard = self.lock_writer().await?;
         let w = guard.as_mut().ok_or_else(closed)?;
         ws::confirmation_sent(&mut w.conn, key_id, email).await
     }
@@ -2220,13 +2343,13 @@ impl Storage for SqliteStore {
     }
 
     async fn confirm_contact(&self, hash: &str, now: i64) -> StoreResult<bool> {
-        let mut guard = self.writer.lock().await;
+        let mut guard = self.lock_writer().await?;
         let w = guard.as_mut().ok_or_else(closed)?;
         ws::confirm_contact(&mut w.conn, hash, now).await
     }
 
     async fn unsubscribe_contact(&self, hash: &str, now: i64) -> StoreResult<bool> {
-        let mut guard = self.writer.lock().await;
+        let mut guard = self.lock_writer().await?;
         let w = guard.as_mut().ok_or_else(closed)?;
         let mut tx = w.conn.begin_with("BEGIN IMMEDIATE").await?;
         let found = ws::unsubscribe_contact(&mut tx, hash, now).await?;
@@ -2243,7 +2366,7 @@ impl Storage for SqliteStore {
         since: i64,
         now: i64,
     ) -> StoreResult<Vec<i64>> {
-        let mut guard = self.writer.lock().await;
+        let mut guard = self.lock_writer().await?;
         let w = guard.as_mut().ok_or_else(closed)?;
         let mut tx = w.conn.begin_with("BEGIN IMMEDIATE").await?;
         let ids = ws::correct_published_price(
@@ -2271,7 +2394,7 @@ impl Storage for SqliteStore {
         lease_ms: i64,
         now: i64,
     ) -> StoreResult<Vec<verify::LeasedJob>> {
-        let mut guard = self.writer.lock().await;
+        let mut guard = self.lock_writer().await?;
         let w = guard.as_mut().ok_or_else(closed)?;
         let mut tx = w.conn.begin_with("BEGIN IMMEDIATE").await?;
         let jobs = ts::lease(&mut tx, owner, max, lease_ms, now).await?;
@@ -2308,7 +2431,7 @@ impl Storage for SqliteStore {
         observation: Option<&NewReport>,
         now: i64,
     ) -> StoreResult<verify::ResultApplied> {
-        let mut guard = self.writer.lock().await;
+        let mut guard = self.lock_writer().await?;
         let w = guard.as_mut().ok_or_else(closed)?;
         let result = async {
             let mut tx = w.conn.begin_with("BEGIN IMMEDIATE").await?;
@@ -2334,7 +2457,7 @@ impl Storage for SqliteStore {
     }
 
     async fn verification_tick(&self, now: i64) -> StoreResult<verify::TickStats> {
-        let mut guard = self.writer.lock().await;
+        let mut guard = self.lock_writer().await?;
         let w = guard.as_mut().ok_or_else(closed)?;
         let result = async {
             let mut tx = w.conn.begin_with("BEGIN IMMEDIATE").await?;
@@ -2377,7 +2500,16 @@ impl Storage for SqliteStore {
     async fn close(&self) {
         // Waiting for the writer lock waits for the transaction in flight;
         // every ingest call has committed before it returned.
-        let writer = self.writer.lock().await.take();
+        // The refreshes that wait are written first ([`deferred`]).
+        let writer = match self.lock_writer().await {
+            Ok(mut guard) => guard.take(),
+            Err(e) => {
+                tracing::error!(
+                    "closing: the waiting run and offer refreshes were not written: {e}"
+                );
+                self.writer.lock().await.take()
+            }
+        };
         if let Some(w) = writer {
             let _ = w.conn.close().await;
         }
