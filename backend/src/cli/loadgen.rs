@@ -16,7 +16,9 @@
 //!    every report of it agrees with, and which changes rarely (see
 //!    [`price_of`]); the trust rules hold or flag the first reports of a
 //!    new price, as they would in production.
-//! 4. Sends them from `--concurrency` connections for `--seconds` (or until
+//! 4. Sends them from `--concurrency` connections (default cores + 1: on
+//!    2 cores, 3 in flight keep both cores busy; 2 leave the writer's
+//!    turns idle, 4 and more only queue) for `--seconds` (or until
 //!    the pre-signed batches run out) and prints reports/s, latency p50/p99
 //!    per batch, and as its last line one JSON object:
 //!    `{"reports_per_s","p50_ms","p99_ms","verify_per_s_per_core","cores","ratio"}`
@@ -67,9 +69,11 @@ pub struct LoadgenArgs {
     /// Reports per batch.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub batch: u32,
-    /// Batches in flight at once.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4096))]
-    pub concurrency: u32,
+    /// Batches in flight at once (default: cores + 1, one batch verifying
+    /// per core and one in the store's writer: issue 4's operating point,
+    /// where more only queues and adds latency).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub concurrency: Option<u32>,
     /// Seconds of load.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub seconds: u32,
@@ -205,10 +209,13 @@ fn report_json(
 
 /// Runs the load generator.
 pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
+    let concurrency = args
+        .concurrency
+        .unwrap_or_else(|| u32::try_from(cores()).unwrap_or(1).saturating_add(1));
     let base = args.backend.trim_end_matches('/').to_string();
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency as usize)
+        .pool_max_idle_per_host(concurrency as usize)
         .timeout(Duration::from_secs(30))
         .build()
         .context("building the HTTP client")?;
@@ -257,7 +264,7 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
         let next = Arc::new(AtomicUsize::new(0));
         let bodies: Arc<Vec<String>> = Arc::new(keys.iter().map(|k| k.2.clone()).collect());
         let mut tasks = Vec::new();
-        for _ in 0..args.concurrency.min(32) {
+        for _ in 0..concurrency.min(32) {
             let (client, base, next, bodies) = (client.clone(), base.clone(), next.clone(), bodies.clone());
             tasks.push(tokio::spawn(async move {
                 loop {
@@ -331,7 +338,7 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
         let next = Arc::new(AtomicUsize::new(0));
         let start = Instant::now();
         let mut tasks = Vec::new();
-        for _ in 0..args.concurrency {
+        for _ in 0..concurrency {
             let (client, base, next, bodies) =
                 (client.clone(), base.clone(), next.clone(), bodies.clone());
             tasks.push(tokio::spawn(async move {
@@ -418,7 +425,7 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
     println!(
         "loadgen: {reports_ok} reports stored in {secs:.2}s from {} batches of {batch} at concurrency {}: {reports_per_s:.0} reports/s, batch latency p50 {p50:.1} ms, p99 {p99:.1} ms",
         lat.len(),
-        args.concurrency
+        concurrency
     );
     println!(
         "loadgen: verify_strict {verify_per_s:.0}/s per core x {cores} cores; ratio {ratio:.3}"
