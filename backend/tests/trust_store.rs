@@ -1022,6 +1022,33 @@ async fn report_state(db: &Db, key: i64, n: u32) -> (i64, &'static str) {
 }
 
 /// Waiting rows of `key`.
+/// Key `key` reports `price` (agreeing with the published one) once a
+/// second after `t` until two of its reports are spot checks decided with
+/// `drawn` (the others agree plainly); at most 400 reports. Returns the
+/// time of the last one.
+async fn report_until_two_drawn(db: &Db, key: i64, price: i64, t: i64, drawn: &str) -> i64 {
+    let mut count = 0;
+    let mut last = t;
+    for n in 1..=400 {
+        let at = t + i64::from(n) * 1000;
+        last = at;
+        assert_eq!(
+            ingest(db, report(key, n, Some(price), at), at).await,
+            IngestOutcome::Accepted
+        );
+        match report_state(db, key, n).await.1 {
+            r if r == drawn => count += 1,
+            "agrees" => {}
+            other => panic!("unexpected reason {other}"),
+        }
+        if count == 2 {
+            break;
+        }
+    }
+    assert_eq!(count, 2, "two spot checks drawn in 400 reports");
+    last
+}
+
 async fn waiting_rows(db: &Db, key: i64) -> i64 {
     let (n,): (i64,) = fetch_row(
         db,
@@ -1568,23 +1595,7 @@ async fn skipped_spot_check_waits(db: Db) {
     let t = T0 + 2 * DAY;
     set_evidence(&db, k, 1.0, 9.0, t).await;
     // Spot checks are drawn (5% on probation): report until one is.
-    let mut skipped = 0;
-    for n in 1..=400 {
-        let at = t + i64::from(n) * 1000;
-        assert_eq!(
-            ingest(&db, report(k, n, Some(5000), at), at).await,
-            IngestOutcome::Accepted
-        );
-        match report_state(&db, k, n).await.1 {
-            "spot_check_skipped" => skipped += 1,
-            "agrees" => {}
-            other => panic!("unexpected reason {other}"),
-        }
-        if skipped == 2 {
-            break;
-        }
-    }
-    assert_eq!(skipped, 2, "two spot checks drawn in 400 reports");
+    report_until_two_drawn(&db, k, 5000, t, "spot_check_skipped").await;
     assert_eq!(waiting_rows(&db, k).await, 2);
     assert_eq!(judge_jobs(&db).await, 0);
     let t2 = t + 10 * MIN;
@@ -1612,25 +1623,7 @@ async fn waiting_spot_check(db: Db) {
     let t = T0 + 2 * DAY;
     // A new key (no evidence, on probation): 5% of its agreeing reports are
     // drawn; report until two are.
-    let mut waiting = 0;
-    let mut last = t;
-    for n in 1..=400 {
-        let at = t + i64::from(n) * 1000;
-        last = at;
-        assert_eq!(
-            ingest(&db, report(k, n, Some(5000), at), at).await,
-            IngestOutcome::Accepted
-        );
-        match report_state(&db, k, n).await.1 {
-            "spot_check_waiting" => waiting += 1,
-            "agrees" => {}
-            other => panic!("unexpected reason {other}"),
-        }
-        if waiting == 2 {
-            break;
-        }
-    }
-    assert_eq!(waiting, 2, "two spot checks drawn in 400 reports");
+    let last = report_until_two_drawn(&db, k, 5000, t, "spot_check_waiting").await;
     assert_eq!(waiting_rows(&db, k).await, 2);
     assert!(
         db.store

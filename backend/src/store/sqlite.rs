@@ -211,18 +211,10 @@ fn apply_group(
     let started = std::time::Instant::now();
     let mut applied_at = started;
     caches.deferred.begin_group();
-    caches.deferred.on = true;
-    let grouped = (|| {
-        sync.begin()?;
+    let grouped = sync.transaction(|sync| {
         let mut outs = Vec::with_capacity(jobs.len());
         for job in &jobs {
-            match run_now(ingest_batch(caches, sync, &job.reports, job.now)) {
-                Ok(out) => outs.push(out),
-                Err(e) => {
-                    sync.rollback();
-                    return Err(e);
-                }
-            }
+            outs.push(run_now(ingest_batch(caches, sync, &job.reports, job.now))?);
         }
         applied_at = std::time::Instant::now();
         let queue_empty = queue.lock().map(|q| q.is_empty()).unwrap_or(true);
@@ -230,19 +222,12 @@ fn apply_group(
         let now = jobs.last().map_or(caches.deferred.now, |j| j.now);
         caches.deferred.now = now;
         if caches.deferred.due(idle, applied_at) {
-            if let Err(e) = run_now(write_deferred(caches, sync, now)) {
-                sync.rollback();
-                return Err(e);
-            }
+            run_now(write_deferred(caches, sync, now))?;
         }
-        sync.commit()?;
-        Ok::<_, StoreError>(outs)
-    })();
-    caches.deferred.on = false;
+        Ok(outs)
+    });
     match &grouped {
         Ok(_) => caches.deferred.commit(std::time::Instant::now()),
-        // (`commit` failing leaves the transaction to `ingest_failed`'s
-        // callers: SQLite rolled it back or the next `begin` does.)
         Err(_) => caches.deferred.rollback(),
     }
     // Where a slow group's time went (the tail of the ingest latency).
@@ -272,19 +257,9 @@ fn apply_group(
             } else {
                 for job in jobs {
                     // Alone, refreshes are written at once (deferral off).
-                    let alone = (|| {
-                        sync.begin()?;
-                        match run_now(ingest_batch(caches, sync, &job.reports, job.now)) {
-                            Ok(out) => {
-                                sync.commit()?;
-                                Ok(out)
-                            }
-                            Err(e) => {
-                                sync.rollback();
-                                Err(e)
-                            }
-                        }
-                    })();
+                    let alone = sync.transaction(|sync| {
+                        run_now(ingest_batch(caches, sync, &job.reports, job.now))
+                    });
                     if alone.is_ok() {
                         caches.deferred.commit(std::time::Instant::now());
                         ingested(caches, outbox);
@@ -312,22 +287,12 @@ async fn write_deferred<D: IngestDb>(w: &mut Writer, conn: &mut D, now: i64) -> 
 fn write_waiting(w: &mut WriterConn) -> StoreResult<()> {
     let WriterConn { sync, caches, .. } = w;
     let now = caches.deferred.now;
-    let written = (|| {
-        sync.begin()?;
-        run_now(write_deferred(caches, sync, now))?;
-        sync.commit()
-    })();
+    let written = sync.transaction(|sync| run_now(write_deferred(caches, sync, now)));
     match written {
-        Ok(()) => {
-            caches.deferred.commit(std::time::Instant::now());
-            Ok(())
-        }
-        Err(e) => {
-            sync.rollback();
-            caches.deferred.rollback();
-            Err(e)
-        }
+        Ok(()) => caches.deferred.commit(std::time::Instant::now()),
+        Err(_) => caches.deferred.rollback(),
     }
+    written
 }
 
 /// After an ingest transaction committed.
@@ -1787,7 +1752,6 @@ impl Storage for SqliteStore {
                             // The group's callers get an error (their
                             // senders are gone); nothing half-done stays.
                             w.sync.rollback();
-                            w.caches.deferred.on = false;
                             w.caches.deferred.rollback();
                             ingest_failed(&mut w.caches);
                             tracing::error!("ingest group commit panicked; rolled back");

@@ -40,8 +40,6 @@ fn published(price: i64, status: OfferStatus) -> Published {
     }
 }
 
-/// A report of 9000 against a verified 10000, from an established key,
-/// nobody watching, no crawl pending, draws that trigger nothing.
 /// A verified published price whose verification is just too old to
 /// answer a spot check of a report observed at `observed_at`.
 fn stale_verified(price: i64, observed_at: i64) -> Published {
@@ -50,6 +48,8 @@ fn stale_verified(price: i64, observed_at: i64) -> Published {
     p
 }
 
+/// A report of 9000 against a verified 10000, from an established key,
+/// nobody watching, no crawl pending, draws that trigger nothing.
 fn ctx() -> ReportContext {
     ReportContext {
         now: NOW,
@@ -71,6 +71,19 @@ fn check(c: ReportContext, status: ReportStatus, reason: &str) -> Decision {
     let d = decide(&c);
     assert_eq!((d.status, d.reason), (status, reason), "{c:#?}\n{d:#?}");
     d
+}
+
+/// A drawn spot check (of 10000, against a stale verification) that a
+/// pending crawl judges (attached, no crawl of its own) and that a fresh
+/// verification answers at once; leaves `c` with that fresh verification.
+fn pending_crawl_or_fresh_verification_answers(c: &mut ReportContext) {
+    c.crawl_pending = true;
+    let d = check(*c, ReportStatus::Accepted, "spot_check");
+    assert!(d.attach && d.crawl.is_none() && !d.waits());
+    c.crawl_pending = false;
+    c.published = Some(published(10_000, OfferStatus::Verified));
+    let d = check(*c, ReportStatus::Accepted, "spot_check_verified");
+    assert_eq!(d.credit, Some(Judgement::Confirmed));
 }
 
 // ---- comparing prices ----
@@ -373,13 +386,7 @@ fn rule_1_spot_checks_of_keys_with_no_recent_severe_refutation_wait() {
     }
     // A pending crawl judges it (attached), a fresh verification answers it.
     c.reporter = reporter(0.5);
-    c.crawl_pending = true;
-    let d = check(c, ReportStatus::Accepted, "spot_check");
-    assert!(d.attach && d.crawl.is_none() && !d.waits());
-    c.crawl_pending = false;
-    c.published = Some(published(10_000, OfferStatus::Verified));
-    let d = check(c, ReportStatus::Accepted, "spot_check_verified");
-    assert_eq!(d.credit, Some(Judgement::Confirmed));
+    pending_crawl_or_fresh_verification_answers(&mut c);
     // An echo of a provisional value waits the same way.
     c.published = Some(published(10_000, OfferStatus::Provisional));
     check(c, ReportStatus::Accepted, "spot_check_waiting");
@@ -412,13 +419,7 @@ fn rule_1_a_distrusted_keys_spot_check_never_queues_a_crawl() {
     // It waits for the product's next crawl, whatever queues it.
     assert!(d.waits());
     // A pending crawl still judges it (free), and so does a fresh verification.
-    c.crawl_pending = true;
-    let d = check(c, ReportStatus::Accepted, "spot_check");
-    assert!(d.attach && d.crawl.is_none() && !d.waits());
-    c.crawl_pending = false;
-    c.published = Some(published(10_000, OfferStatus::Verified));
-    let d = check(c, ReportStatus::Accepted, "spot_check_verified");
-    assert_eq!(d.credit, Some(Judgement::Confirmed));
+    pending_crawl_or_fresh_verification_answers(&mut c);
     // An undrawn one is plain agreement.
     c.spot_draw = 0.06;
     check(c, ReportStatus::Accepted, "agrees");

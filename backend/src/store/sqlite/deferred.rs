@@ -49,8 +49,8 @@ pub(super) type RunKey = (ProductId, i64, i64);
 
 #[derive(Default)]
 pub(super) struct Deferred {
-    /// Refreshes may wait (set by the group commit for its duration; every
-    /// other path writes them at once).
+    /// Refreshes may wait: from [`Deferred::begin_group`] to the group's
+    /// commit or rollback (every other path writes them at once).
     pub on: bool,
     /// Refreshes of committed groups.
     runs: BTreeMap<RunKey, Run>,
@@ -149,6 +149,7 @@ impl Deferred {
         self.group_runs.clear();
         self.group_offers.clear();
         self.end_group();
+        self.on = true;
     }
 
     /// The transaction in progress committed.
@@ -186,6 +187,7 @@ impl Deferred {
         self.material_runs.clear();
         self.material_offers.clear();
         self.wrote_committed = false;
+        self.on = false;
     }
 
     /// A series just loaded from the database, brought up to the
@@ -224,6 +226,15 @@ mod tests {
             price_minor: Some(1999),
             availability: Availability::InStock,
             n,
+        }
+    }
+
+    /// A series as loaded from the database: its tail run, no offer.
+    fn series(tail: Run) -> SeriesState {
+        SeriesState {
+            tail: Some(tail),
+            offer: None,
+            open_job: None,
         }
     }
 
@@ -294,19 +305,11 @@ mod tests {
         let mut d = Deferred::default();
         d.put_run((1, 0, 100), run(100, 200, 2));
         d.commit(t0);
-        let mut st = SeriesState {
-            tail: Some(run(100, 150, 1)),
-            offer: None,
-            open_job: None,
-        };
+        let mut st = series(run(100, 150, 1));
         d.overlay((1, 0), &mut st);
         assert_eq!(st.tail, Some(run(100, 200, 2)));
         // A different tail in the database (a newer run was written).
-        let mut st = SeriesState {
-            tail: Some(run(300, 300, 1)),
-            offer: None,
-            open_job: None,
-        };
+        let mut st = series(run(300, 300, 1));
         d.overlay((1, 0), &mut st);
         assert_eq!(st.tail, Some(run(300, 300, 1)));
     }

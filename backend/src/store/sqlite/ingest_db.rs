@@ -382,6 +382,22 @@ impl SyncDb {
         Ok(())
     }
 
+    /// `f` between `BEGIN IMMEDIATE` and `COMMIT`; rolled back when `f` or
+    /// the commit fails.
+    pub(super) fn transaction<T>(
+        &mut self,
+        f: impl FnOnce(&mut SyncDb) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        self.begin()?;
+        match f(self) {
+            Ok(v) => self.commit().map(|()| v),
+            Err(e) => {
+                self.rollback();
+                Err(e)
+            }
+        }
+    }
+
     /// `ROLLBACK` (nothing when no transaction is open).
     pub(super) fn rollback(&mut self) {
         if !self.conn.is_autocommit() {
