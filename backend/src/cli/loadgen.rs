@@ -422,6 +422,9 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
     let cores = cores();
     let ratio = reports_per_s / (cores as f64 * verify_per_s);
     eprintln!("loadgen: results by status: {statuses:?}");
+    if let Some(hint) = rate_limit_hint(&statuses) {
+        eprintln!("loadgen: {hint}");
+    }
     println!(
         "loadgen: {reports_ok} reports stored in {secs:.2}s from {} batches of {batch} at concurrency {}: {reports_per_s:.0} reports/s, batch latency p50 {p50:.1} ms, p99 {p99:.1} ms",
         lat.len(),
@@ -447,9 +450,36 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A warning when the server's rate limits refused part of the load
+/// (whole batches with HTTP 429, or single reports `rate_limited`): then
+/// the figures measure the limits, not ingest.
+fn rate_limit_hint(statuses: &std::collections::BTreeMap<String, u64>) -> Option<String> {
+    let batches = statuses.get("http_429").copied().unwrap_or(0);
+    let reports = statuses.get("rate_limited").copied().unwrap_or(0);
+    (batches + reports > 0).then(|| {
+        format!(
+            "WARNING: the server's rate limits refused {batches} batches and {reports} reports, \
+             so these figures measure the limits, not ingest: all load comes from one address; \
+             start the server with --rate-key-reports-per-min 0 --rate-ip-reports-per-min 0"
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rate_limited_load_is_called_out() {
+        let mut statuses = std::collections::BTreeMap::new();
+        statuses.insert("agrees".to_string(), 900u64);
+        assert_eq!(rate_limit_hint(&statuses), None);
+        statuses.insert("http_429".to_string(), 3);
+        statuses.insert("rate_limited".to_string(), 40);
+        let hint = rate_limit_hint(&statuses).expect("a warning");
+        assert!(hint.contains("refused 3 batches and 40 reports"), "{hint}");
+        assert!(hint.contains("--rate-key-reports-per-min 0"), "{hint}");
+    }
 
     #[test]
     fn prices_change_rarely_and_all_reports_of_a_moment_agree() {
