@@ -333,6 +333,39 @@ async fn distrusted(db: Db) {
 }
 both!(distrusted_key_is_stored_only, distrusted);
 
+async fn misread(db: Db) {
+    let v = key(&db, 1, T0 - 90 * DAY).await;
+    let k = key(&db, 2, T0 - 90 * DAY).await;
+    set_evidence(&db, k, 31.0, 1.0, T0).await; // established
+    baseline(&db, v, 110_618, T0).await; // 1,106.18
+    watch(&db, k, 100_000, T0).await;
+    let before = runs(&db).await;
+    // 1,106.18 read as 1.11: a drop of 99.9% that would alert the watch.
+    let out = ingest(&db, report(k, 1, Some(111), T0 + MIN), T0 + MIN).await;
+    assert_eq!(out, IngestOutcome::Stored);
+    assert_eq!(report_state(&db, k, 1).await.1, "looks_misread");
+    let o = offer(&db).await;
+    assert_eq!(
+        (o.offer.price_minor, o.offer.status),
+        (Some(110_618), OfferStatus::Verified)
+    );
+    assert!(
+        db.store
+            .lease_jobs(v, 10, 60_000, T0 + MIN)
+            .await
+            .expect("lease")
+            .is_empty(),
+        "a misread queues no crawl"
+    );
+    assert_eq!(runs(&db).await, before, "and stays out of the history");
+    assert_eq!(evidence(&db, k).await, (31.0, 1.0), "and judges nobody");
+    assert_eq!(waiting_rows(&db, k).await, 0);
+    // A drop of another shape goes through the rules (critical: held).
+    let out = ingest(&db, report(k, 2, Some(50_000), T0 + 2 * MIN), T0 + 2 * MIN).await;
+    assert_eq!(out, IngestOutcome::Held);
+}
+both!(a_separator_misread_is_stored_only, misread);
+
 async fn cold_start_and_pending(db: Db) {
     let v = key(&db, 1, T0 - 90 * DAY).await;
     let k = key(&db, 2, T0 - 90 * DAY).await;

@@ -831,7 +831,8 @@ pub(crate) async fn remove_observation(
 
 /// The reports behind a published price a crawl refuted (`verify`'s
 /// module docs): those of `price` observed in `from..=to`, not held, not
-/// already refuted and not kept out of history (a distrusted key's), get
+/// already refuted and not kept out of history (a distrusted key's, a
+/// separator misread's: [`super::verify::enters_history`]), get
 /// the refuted status and leave the runs, oldest first (so that each
 /// removal finds its run's boundaries intact). Returns how many.
 pub(crate) async fn refute_published(
@@ -850,6 +851,7 @@ pub(crate) async fn refute_published(
          WHERE received_at >= $3 AND product_id = $4 AND condition = $5 \
            AND observed_at >= $6 AND observed_at <= $7 AND price_minor = $8 \
            AND status NOT IN ($9, $1) AND reason IS DISTINCT FROM $10 \
+           AND reason IS DISTINCT FROM $11 \
          RETURNING observed_at, availability::bigint AS availability",
     )
     .bind(i16::try_from(status::REFUTED).unwrap_or(i16::MAX))
@@ -862,6 +864,7 @@ pub(crate) async fn refute_published(
     .bind(price)
     .bind(i16::try_from(status::HELD).unwrap_or(i16::MAX))
     .bind(i16::try_from(reason::code("distrusted_key")).unwrap_or(0))
+    .bind(i16::try_from(reason::code("looks_misread")).unwrap_or(0))
     .fetch_all(&mut *conn)
     .await?;
     // Every row is marked (above) before any removal: a removal recomputes

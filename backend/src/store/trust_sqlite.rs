@@ -850,7 +850,8 @@ pub(crate) async fn remove_observation(
 
 /// The reports behind a published price a crawl refuted (`verify`'s
 /// module docs): those of `price` observed in `from..=to`, not held, not
-/// already refuted and not kept out of history (a distrusted key's), get
+/// already refuted and not kept out of history (a distrusted key's, a
+/// separator misread's: [`super::verify::enters_history`]), get
 /// the refuted status and leave the runs, oldest first (so that each
 /// removal finds its run's boundaries intact). Returns how many.
 pub(crate) async fn refute_published(
@@ -865,6 +866,7 @@ pub(crate) async fn refute_published(
         "SELECT id, observed_at, availability FROM reports \
          WHERE product_id = ?1 AND condition = ?2 AND observed_at >= ?3 AND observed_at <= ?4 \
            AND price_minor = ?5 AND status NOT IN (?6, ?7) AND reason IS NOT ?8 \
+           AND reason IS NOT ?9 \
          ORDER BY observed_at, id",
     )
     .bind(product)
@@ -875,6 +877,7 @@ pub(crate) async fn refute_published(
     .bind(status::HELD)
     .bind(status::REFUTED)
     .bind(reason::code("distrusted_key"))
+    .bind(reason::code("looks_misread"))
     .fetch_all(&mut *conn)
     .await?;
     // Every row is marked first: a removal recomputes run boundaries from

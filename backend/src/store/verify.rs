@@ -10,7 +10,10 @@
 //!   older than 10 minutes. Held and attached reports enter the runs only
 //!   when the crawl confirms them; refuted ones never do. Reports of a
 //!   distrusted key that deviate from the published price are kept in the
-//!   audit log only (they are exactly the reports that are not believed).
+//!   audit log only (they are exactly the reports that are not believed),
+//!   and so are prices that read like a separator misread of the published
+//!   one (`looks_misread`, [`crate::trust::decide`]'s rule 2b: a chart must
+//!   not show a 1,106.18 EUR product at 1.11 EUR for an hour).
 //! * **Alerts.** Only prices that may alert reach the watch outbox: the
 //!   decision's `alert` flag (accepted on rule 6, verified crawls,
 //!   confirmed prices). A provisional or held price writes no outbox
@@ -477,7 +480,7 @@ pub mod reason {
     /// The reasons in code order (append only: the codes are on disk).
     /// The first ones are [`crate::trust::decide`]'s, then the reasons a
     /// crawl result writes over a held report's.
-    pub const NAMES: [&str; 28] = [
+    pub const NAMES: [&str; 29] = [
         "too_old",
         "verifier",
         "agrees",
@@ -506,6 +509,7 @@ pub mod reason {
         "published_refuted",
         "spot_check_skipped",
         "spot_check_waiting",
+        "looks_misread",
     ];
 }
 
@@ -629,9 +633,10 @@ pub fn refutes(j: trust::Judgement) -> bool {
 }
 
 /// Whether a decided report enters the history runs (see
-/// the module docs): not held, and not a distrusted key's.
+/// the module docs): not held, not a distrusted key's, and not a price
+/// that reads like a separator misread of the published one.
 pub fn enters_history(d: &trust::Decision) -> bool {
-    d.status != ReportStatus::Held && d.reason != "distrusted_key"
+    d.status != ReportStatus::Held && !matches!(d.reason, "distrusted_key" | "looks_misread")
 }
 
 /// The published offer after a decision that publishes or refreshes.

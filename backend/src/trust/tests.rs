@@ -660,6 +660,80 @@ fn rule_2_distrusted_keys_are_stored_only() {
 }
 
 #[test]
+fn rule_2b_separator_misreads_are_recognised_by_shape() {
+    use super::decision::{looks_misread, MISREAD_MIN};
+    let p = Reading::in_stock(110_618); // 1,106.18
+                                        // Divided by 100 or 1,000, cut or rounded; multiplied exactly.
+    for x in [1_106, 1_107, 110, 111, 11_061_800, 110_618_000] {
+        assert!(looks_misread(&Reading::in_stock(x), &p), "{x}");
+    }
+    // Other drops and rises, a real 90% deal, the price itself.
+    for x in [
+        11_061, 11_062, 1_105, 1_108, 112, 109, 55_309, 11_061_801, 110_618,
+    ] {
+        assert!(!looks_misread(&Reading::in_stock(x), &p), "{x}");
+    }
+    // Under the minimum (a penny bomb on a cheap product) it is not one.
+    let cheap = Reading::in_stock(1_499);
+    assert!(looks_misread(&Reading::in_stock(MISREAD_MIN + 5), &cheap));
+    assert!(!looks_misread(
+        &Reading::in_stock(1),
+        &Reading::in_stock(150)
+    ));
+    assert!(!looks_misread(
+        &Reading::in_stock(MISREAD_MIN - 1),
+        &Reading::in_stock(999)
+    ));
+    // A different availability, or no price on either side.
+    let mut out = Reading::in_stock(1_106);
+    out.availability = Availability::OutOfStock;
+    assert!(!looks_misread(&out, &p));
+    let none = Reading {
+        price: None,
+        availability: Availability::InStock,
+    };
+    assert!(!looks_misread(&none, &p) && !looks_misread(&p, &none));
+    // No overflow at the extremes.
+    assert!(!looks_misread(
+        &Reading::in_stock(i64::MAX),
+        &Reading::in_stock(i64::MAX / 7)
+    ));
+}
+
+#[test]
+fn rule_2b_a_misread_is_stored_only_unless_established_groups_agree() {
+    let mut c = ctx();
+    c.reported = Reading::in_stock(100); // 10,000 read with the separator lost
+    c.alerts = 10; // would be critical and alerting
+    c.corroborating_groups = 1;
+    let d = check(c, ReportStatus::Stored, "looks_misread");
+    assert!(d.crawl.is_none() && !d.attach && d.publish.is_none() && !d.alert);
+    assert!(!d.waits(), "nothing judges it");
+    assert!(d.credit.is_none() && d.escalate.is_none());
+    // Not even attached to a pending crawl, whoever sends it.
+    c.crawl_pending = true;
+    c.reporter = reporter(0.1);
+    check(c, ReportStatus::Stored, "looks_misread");
+    // Two established groups saw it: the rules decide (here rule 3).
+    c.corroborating_groups = 2;
+    check(c, ReportStatus::Held, "attached_to_crawl");
+    c.crawl_pending = false;
+    c.reporter = reporter(0.9);
+    check(c, ReportStatus::Held, "critical_drop");
+    // A distrusted key stays under rule 2; a verifier is ground truth.
+    c.corroborating_groups = 1;
+    c.reporter.distrusted = true;
+    check(c, ReportStatus::Stored, "distrusted_key");
+    c.reporter = reporter(0.9);
+    c.reporter.verifier = true;
+    check(c, ReportStatus::Accepted, "verifier");
+    // Nothing published: nothing to misread (cold start).
+    c.reporter.verifier = false;
+    c.published = None;
+    check(c, ReportStatus::Provisional, "cold_start");
+}
+
+#[test]
 fn rule_3_reports_attach_to_the_pending_crawl() {
     let mut c = ctx();
     c.crawl_pending = true;

@@ -220,6 +220,15 @@
 //!   refutations keep colluders from striking again (the ring strikes only
 //!   with established keys) rather than distrusting them. The state is
 //!   round 3's.
+//!
+//! # Issue 6, round 5 (seeds 1-8; `collusion` also 1-40)
+//! * Separator misreads are stored only ([`super::decision`]'s rule 2b,
+//!   figures there): honest keys distrusted 0.59-1.77% -> 0-0.19% without
+//!   attackers, at most 0.38% under any attack (the simulation's parse
+//!   errors, price / 100 of a product worth at least 10 units, are no
+//!   longer judged); crawls -9.4% over the 72 runs; deals never alerted
+//!   85 -> 28; alert p95 at most 1.9 min; `collusion` keys distrusted
+//!   88.5% -> 85.6% (seeds 1-40 mean). The other misses are round 3's.
 
 mod rng;
 mod world;
