@@ -286,6 +286,15 @@ async fn lease_one(db: &Db, verifier: i64, now: i64) -> backend::store::verify::
     jobs[0].clone()
 }
 
+/// Whether verifier `v` finds no job to lease at `now`.
+async fn no_job(db: &Db, v: i64, now: i64) -> bool {
+    db.store
+        .lease_jobs(v, 10, 60_000, now)
+        .await
+        .expect("lease")
+        .is_empty()
+}
+
 async fn runs(db: &Db) -> Vec<(i64, Option<i64>, i64)> {
     let id = product_id(db).await;
     db.store
@@ -321,11 +330,7 @@ async fn distrusted(db: Db) {
     assert_eq!(out, IngestOutcome::Stored);
     assert_eq!(offer(&db).await.offer.price_minor, Some(5000));
     assert!(
-        db.store
-            .lease_jobs(v, 10, 60_000, T0 + MIN)
-            .await
-            .expect("lease")
-            .is_empty(),
+        no_job(&db, v, T0 + MIN).await,
         "a distrusted key triggers no crawl"
     );
     // Kept out of the history runs (not believed).
@@ -349,14 +354,7 @@ async fn misread(db: Db) {
         (o.offer.price_minor, o.offer.status),
         (Some(110_618), OfferStatus::Verified)
     );
-    assert!(
-        db.store
-            .lease_jobs(v, 10, 60_000, T0 + MIN)
-            .await
-            .expect("lease")
-            .is_empty(),
-        "a misread queues no crawl"
-    );
+    assert!(no_job(&db, v, T0 + MIN).await, "a misread queues no crawl");
     assert_eq!(runs(&db).await, before, "and stays out of the history");
     assert_eq!(evidence(&db, k).await, (31.0, 1.0), "and judges nobody");
     assert_eq!(waiting_rows(&db, k).await, 0);
