@@ -118,24 +118,8 @@ impl Deferred {
     /// Everything to write now, newest value per row, and marks the
     /// committed refreshes written by the transaction in progress.
     pub fn take_all(&mut self) -> (BTreeMap<RunKey, Run>, BTreeMap<SeriesKey, Offer>) {
-        let mut runs: BTreeMap<RunKey, Run> = if self.wrote_committed {
-            BTreeMap::new()
-        } else {
-            self.runs
-                .iter()
-                .filter(|(k, _)| !self.material_runs.contains(k))
-                .map(|(k, v)| (*k, *v))
-                .collect()
-        };
-        let mut offers: BTreeMap<SeriesKey, Offer> = if self.wrote_committed {
-            BTreeMap::new()
-        } else {
-            self.offers
-                .iter()
-                .filter(|(k, _)| !self.material_offers.contains(k))
-                .map(|(k, v)| (*k, v.clone()))
-                .collect()
-        };
+        let mut runs = unwritten(&self.runs, &self.material_runs, self.wrote_committed);
+        let mut offers = unwritten(&self.offers, &self.material_offers, self.wrote_committed);
         runs.append(&mut self.group_runs);
         offers.append(&mut self.group_offers);
         self.wrote_committed = true;
@@ -212,6 +196,23 @@ impl Deferred {
             }
         }
     }
+}
+
+/// The committed refreshes of `all` still to write: none when the
+/// transaction in progress already wrote them, and never those a material
+/// write of the same row replaced.
+fn unwritten<K: Ord + Copy, V: Clone>(
+    all: &BTreeMap<K, V>,
+    material: &BTreeSet<K>,
+    written: bool,
+) -> BTreeMap<K, V> {
+    if written {
+        return BTreeMap::new();
+    }
+    all.iter()
+        .filter(|(k, _)| !material.contains(k))
+        .map(|(k, v)| (*k, v.clone()))
+        .collect()
 }
 
 #[cfg(test)]
