@@ -746,3 +746,162 @@ async fn history_read_in_one_query_equals_the_separate_calls() {
         .is_none());
     store.close().await;
 }
+
+/// What every history read of `B00PACKED1` must answer, from the naive
+/// runs of all its observations: each range's runs (the baseline, then the
+/// runs beginning in the range) through the one-query read and
+/// `history_runs`, the summary's all-time lowest and highest, and the
+/// storage figures.
+async fn assert_history_as_naive(store: &PostgresStore, obs: &[(i64, i64)], ranges: &[(i64, i64)]) {
+    let naive = naive_runs(obs.to_vec());
+    let info = store
+        .product_info("amazon.de", "B00PACKED1")
+        .await
+        .expect("info")
+        .expect("known");
+    for &(from, to) in ranges {
+        let base = naive.iter().rposition(|r| r.0 < from).unwrap_or(0);
+        let want: Vec<(i64, i64, Option<i64>, i64)> = naive[base..]
+            .iter()
+            .copied()
+            .filter(|r| r.0 <= to)
+            .collect();
+        let read = store
+            .product_history_with_corrections("amazon.de", "B00PACKED1", Condition::New, from, to)
+            .await
+            .expect("read")
+            .expect("known");
+        let got: Vec<(i64, i64, Option<i64>, i64)> = read
+            .runs
+            .iter()
+            .map(|r| (r.first_seen, r.last_seen, r.price_minor, r.n))
+            .collect();
+        assert_eq!(got, want, "range {from}..{to}");
+        let runs = store
+            .history_runs(info.id, Condition::New, from, to)
+            .await
+            .expect("runs");
+        assert_eq!(runs, read.runs, "history_runs, range {from}..{to}");
+    }
+    let extreme = |better: fn(i64, i64) -> bool| {
+        naive.iter().fold(None, |acc: Option<(i64, i64)>, r| {
+            let p = r.2.expect("priced");
+            match acc {
+                Some((ap, at)) if !(better(p, ap) || (p == ap && r.1 > at)) => Some((ap, at)),
+                _ => Some((p, r.1)),
+            }
+        })
+    };
+    let summary = store
+        .product_summary("amazon.de", "B00PACKED1")
+        .await
+        .expect("summary")
+        .expect("known");
+    assert_eq!(summary.offers[0].lowest, extreme(|a, b| a < b), "lowest");
+    assert_eq!(summary.offers[0].highest, extreme(|a, b| a > b), "highest");
+    let stats = store.storage_stats().await.expect("stats");
+    assert_eq!(stats.observations, obs.len() as i64);
+    assert_eq!(stats.history_rows, naive.len() as i64);
+}
+
+/// Packed history (`history_packed`, migration 0011): once the maintenance
+/// packs the runs of old periods, every read answers as before (ranges
+/// whose baseline is packed or plain, the summary, the storage figures);
+/// a late observation inside the packed periods brings them back to plain
+/// rows and lands where it belongs (one that splits a packed run, one
+/// that extends one); packing again answers the same.
+#[tokio::test]
+async fn packed_history_answers_like_plain_runs() {
+    let Some(db) = FreshDatabase::create("packed_history").await else {
+        return;
+    };
+    let store = PostgresStore::open(&db.url).await.expect("open");
+    let now = common::story::NOW;
+    let key = match store
+        .register_key(&[9u8; 32], now - 60_000, None)
+        .await
+        .expect("register")
+    {
+        Registered::Created(k) => k.id,
+        other => panic!("expected Created, got {other:?}"),
+    };
+    const HOUR: i64 = 3_600_000;
+    const DAY: i64 = 24 * HOUR;
+    // Every 6 hours for 200 days up to 5 minutes ago (the last one
+    // publishes the offer); a new price every 9 observations, some equal
+    // to the one before (those runs go on).
+    let start = now - 5 * 60_000 - 799 * 6 * HOUR;
+    let mut obs: Vec<(i64, i64)> = (0..800)
+        .map(|i| (start + i * 6 * HOUR, 800 + ((i / 9) * 37 % 11) * 50))
+        .collect();
+    let mut serial = 0u32;
+    let mut ingest = |batch: &[(i64, i64)]| {
+        batch
+            .iter()
+            .map(|&(t, p)| {
+                serial += 1;
+                report(key, serial, "B00PACKED1", t, p)
+            })
+            .collect::<Vec<_>>()
+    };
+    for chunk in obs.chunks(100) {
+        store.ingest(&ingest(chunk), now).await.expect("ingest");
+    }
+    let ranges = [
+        (0, i64::MAX),
+        (start + 45 * DAY + 3 * HOUR, start + 100 * DAY),
+        (start + 10 * DAY, start + 11 * DAY),
+        (start + 150 * DAY, now),
+        (now - 3 * DAY, now),
+        (now + DAY, now + 2 * DAY),
+    ];
+    assert_history_as_naive(&store, &obs, &ranges).await;
+    let plain_rows = count(store.pool(), "SELECT count(*) FROM history_runs").await;
+
+    let packed = store.purge(0, now).await.expect("maintenance").packed_runs;
+    let rows = count(store.pool(), "SELECT count(*) FROM history_runs").await;
+    assert!(packed > 0, "nothing packed");
+    assert_eq!(rows + packed as i64, plain_rows);
+    // Periods are 30 days; the plain rows left begin at most one period
+    // before the cutoff (7 days ago).
+    assert!(count(store.pool(), "SELECT count(*) FROM history_packed").await >= 5);
+    assert_eq!(
+        count(
+            store.pool(),
+            &format!(
+                "SELECT count(*) FROM history_runs WHERE first_seen < {}",
+                now - 37 * DAY
+            )
+        )
+        .await,
+        0
+    );
+    assert_history_as_naive(&store, &obs, &ranges).await;
+    // Packing again moves nothing.
+    assert_eq!(store.purge(0, now).await.expect("again").packed_runs, 0);
+
+    // Late observations in the packed periods: a new lowest price between
+    // two observations (splits a run), and one at the price of the run it
+    // falls in (extends it).
+    let split = (start + 60 * DAY + 3 * HOUR, 555);
+    let inside = obs
+        .iter()
+        .position(|o| o.0 > start + 61 * DAY)
+        .expect("an observation");
+    let extend = (obs[inside].0 + HOUR, obs[inside].1);
+    store
+        .ingest(&ingest(&[split, extend]), now)
+        .await
+        .expect("late ingest");
+    obs.push(split);
+    obs.push(extend);
+    assert_eq!(
+        count(store.pool(), "SELECT count(*) FROM history_packed").await,
+        0,
+        "the packed runs went back to plain rows"
+    );
+    assert_history_as_naive(&store, &obs, &ranges).await;
+    assert!(store.purge(0, now).await.expect("repack").packed_runs > 0);
+    assert_history_as_naive(&store, &obs, &ranges).await;
+    store.close().await;
+}

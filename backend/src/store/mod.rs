@@ -35,6 +35,7 @@
 //!   an expected outcome is `Conflict`, everything else `Database`.
 
 pub mod history;
+pub mod packed;
 pub mod postgres;
 pub mod sqlite;
 mod trust_postgres;
@@ -502,6 +503,8 @@ pub struct PurgeStats {
     pub reports: u64,
     /// Expired request nonces deleted.
     pub request_nonces: u64,
+    /// History runs packed (PostgreSQL's `history_packed`; 0 on SQLite).
+    pub packed_runs: u64,
 }
 
 /// Sizes for the benchmarks and `/metrics`.
@@ -509,7 +512,8 @@ pub struct PurgeStats {
 pub struct StorageStats {
     /// Bytes used by price history (runs table and its indexes).
     pub history_bytes: i64,
-    /// Rows in the history table.
+    /// Runs in the history (PostgreSQL: rows of `history_runs` plus the
+    /// runs packed in `history_packed`).
     pub history_rows: i64,
     /// Bytes used by the audit log (reports table and its indexes).
     pub audit_bytes: i64,

@@ -32,8 +32,20 @@
 //!   their partition exists (or from a year without one: late
 //!   observations, imports) land in the default partition, and the next
 //!   maintenance run gives them a partition of their own.
+//! * **Packed history.** Every [`Storage::purge`] also packs: the runs of
+//!   a product's 30-day periods that end before its last run begun more
+//!   than [`PACK_AFTER_MS`] ago move out of `history_runs` into one
+//!   `history_packed` row per period ([`packed`]'s byte format, with the
+//!   run count, observations and the period's lowest and highest price
+//!   beside it). Invariant: per (product, condition) every packed run
+//!   begins before every plain run. Reads take both sides and cut them to
+//!   the same selection ([`packed::select_runs`]); a write that might touch
+//!   a packed run (one older than every plain run) first moves the
+//!   product's packed runs back ([`ensure_plain`]), under the product's
+//!   advisory lock, which packing takes too.
 //! * Runtime queries only (`sqlx::query`), no compile-time macros.
 
+use super::packed;
 use super::trust_postgres as tp;
 use super::verify;
 use super::{
@@ -215,6 +227,36 @@ impl PostgresStore {
         Ok(store)
     }
 
+    /// Packs the closed runs of old periods of every product (see
+    /// [`PACK_AFTER_MS`] and the migration `0011_history_packed.sql`), one
+    /// product and condition per transaction. Returns the runs packed.
+    pub async fn pack_history(&self, now: i64) -> StoreResult<u64> {
+        let cutoff = now.saturating_sub(PACK_AFTER_MS);
+        // Series with a plain run in an earlier period than their last run
+        // begun before the cutoff (period start = t - t mod_euclid P).
+        let series = sqlx::query(
+            "SELECT s.product_id, s.condition, p.marketplace, p.asin FROM \
+               (SELECT product_id, condition, min(first_seen) AS lo, max(first_seen) AS tail \
+                  FROM history_runs WHERE first_seen < $1 GROUP BY product_id, condition) s \
+               JOIN products p ON p.id = s.product_id \
+             WHERE s.lo < s.tail - ((s.tail % $2) + $2) % $2",
+        )
+        .bind(cutoff)
+        .bind(packed::PERIOD_MS)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut packed_runs = 0;
+        for row in &series {
+            let product: ProductId = row.try_get("product_id")?;
+            let cond: i16 = row.try_get("condition")?;
+            let marketplace: String = row.try_get("marketplace")?;
+            let asin: String = row.try_get("asin")?;
+            let lock = product_lock_key(&marketplace, &asin);
+            packed_runs += pack_series(&self.pool, lock, product, cond, cutoff).await?;
+        }
+        Ok(packed_runs)
+    }
+
     /// Creates the partitions needed around `now` (see the migration);
     /// returns how many were created.
     pub async fn ensure_partitions(&self, now: i64) -> StoreResult<i64> {
@@ -352,8 +394,15 @@ fn run_from_row(row: &PgRow) -> Result<Run, sqlx::Error> {
 ///   between the ordered subquery and the aggregate, as here; the decoder
 ///   still checks the order and sorts if it ever is not
 ///   ([`history_from_row`]), so correctness never rests on that.
+/// * Runs of old periods come packed (`history_packed`, about 13 rows for
+///   a year instead of ~140: PostgreSQL's cost is per row visited), whole
+///   periods from the one before the period of `$4` (`$6`) to that of `$5`
+///   (`$7`), decoded and cut in [`history_from_row`]. Measured on the
+///   issue's benchmark: ~25% more queries per second than plain runs only
+///   (the plain lateral, a handful of rows now, still costs half of the
+///   statement: its partitions' index scans are set up on every call).
 const HISTORY_READ: &str = "SELECT p.id, p.currency, p.title, \
-       h.f, h.l, h.p, h.a, h.n, c.at, c.rep, c.ver \
+       h.f, h.l, h.p, h.a, h.n, c.at, c.rep, c.ver, k.k \
      FROM products p \
      LEFT JOIN LATERAL (SELECT array_agg(r.first_seen) AS f, array_agg(r.last_seen) AS l, \
          array_agg(r.price_minor) AS p, array_agg(r.availability) AS a, array_agg(r.n) AS n \
@@ -369,10 +418,17 @@ const HISTORY_READ: &str = "SELECT p.id, p.currency, p.title, \
        FROM (SELECT x.at, x.reported_price_minor, x.verified_price_minor FROM corrections x \
          WHERE x.product_id = p.id AND x.condition = $3 AND x.at >= $4 AND x.at <= $5 \
          ORDER BY x.at, x.id) x) c ON true \
+     LEFT JOIN LATERAL (SELECT array_agg(k.runs) AS k \
+       FROM (SELECT k.runs FROM history_packed k \
+         WHERE k.product_id = p.id AND k.condition = $3 AND k.period <= $7 \
+           AND k.period >= coalesce((SELECT max(b.period) FROM history_packed b \
+             WHERE b.product_id = p.id AND b.condition = $3 AND b.period < $6), $6) \
+         ORDER BY k.period) k) k ON true \
      WHERE p.marketplace = $1 AND p.asin = $2";
 
-/// Decodes the row of [`HISTORY_READ`].
-fn history_from_row(row: &PgRow) -> StoreResult<HistoryRead> {
+/// Decodes the row of [`HISTORY_READ`] (`from` and `to` as bound: the
+/// packed rows come whole and are cut to the same selection).
+fn history_from_row(row: &PgRow, from: i64, to: i64) -> StoreResult<HistoryRead> {
     let info = ProductInfo {
         id: row.try_get("id")?,
         currency: row.try_get("currency")?,
@@ -409,6 +465,9 @@ fn history_from_row(row: &PgRow) -> StoreResult<HistoryRead> {
     if runs.windows(2).any(|w| w[0].first_seen >= w[1].first_seen) {
         runs.sort_by_key(|r| r.first_seen);
     }
+    let packed_rows: Vec<Vec<u8>> = row.try_get::<Option<_>, _>("k")?.unwrap_or_default();
+    let runs = packed::select_runs(&packed_rows, runs, from, to)
+        .map_err(|e| StoreError::Database(e.to_string()))?;
     let mut corrections: Vec<verify::CorrectionRow> = (0..at.len())
         .map(|i| verify::CorrectionRow {
             at: at[i],
@@ -1139,7 +1198,12 @@ async fn apply_report(
     if verify::enters_history(d) {
         // Both neighbours come from the ordered scans of the primary key
         // across the partitions (a merge of one index probe per partition).
-        let neighbours = neighbours_from_rows(&rows)?;
+        let mut neighbours = neighbours_from_rows(&rows)?;
+        if neighbours.0.is_none()
+            && ensure_plain(conn, product, i64::from(cond), r.observed_at).await?
+        {
+            neighbours = neighbours_of(conn, product, cond, r.observed_at).await?;
+        }
         update_runs(conn, product, cond, r, neighbours).await?;
     }
     Ok((outcome, next))
@@ -1166,7 +1230,186 @@ async fn neighbours_of(
     .bind(t)
     .fetch_all(&mut *conn)
     .await?;
-    neighbours_from_rows(&rows)
+    let found = neighbours_from_rows(&rows)?;
+    if found.0.is_none() && ensure_plain(conn, product, i64::from(cond), t).await? {
+        return Box::pin(neighbours_of(conn, product, cond, t)).await;
+    }
+    Ok(found)
+}
+
+/// Packed history: runs move into `history_packed` (see the migration
+/// `0011_history_packed.sql` and [`packed`]) once their period ends before
+/// the last run begun more than this long ago. Observations may be up to
+/// 24 hours old (PROTOCOL.md §4), so no fresh write lands before that.
+const PACK_AFTER_MS: i64 = 7 * 86_400_000;
+
+/// The guard of every write to the runs of `(product, cond)` at time `t`:
+/// when no plain run begins at or before `t` but the product has packed
+/// runs, the run a write at `t` would extend, split or merge with may be
+/// packed, so every packed run of the product goes back into
+/// `history_runs` first (rare: only a write older than all the plain
+/// runs, which begin at most a period before 7 days ago). The caller holds
+/// the product's advisory lock. Returns whether it moved anything.
+pub(crate) async fn ensure_plain(
+    conn: &mut PgConnection,
+    product: ProductId,
+    cond: i64,
+    t: i64,
+) -> Result<bool, sqlx::Error> {
+    let packed_first: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM history_packed WHERE product_id = $1 AND condition = $2) \
+           AND NOT EXISTS (SELECT 1 FROM history_runs \
+             WHERE product_id = $1 AND condition = $2 AND first_seen <= $3)",
+    )
+    .bind(product)
+    .bind(cond)
+    .bind(t)
+    .fetch_one(&mut *conn)
+    .await?;
+    if !packed_first {
+        return Ok(false);
+    }
+    let rows: Vec<Vec<u8>> = sqlx::query_scalar(
+        "DELETE FROM history_packed WHERE product_id = $1 AND condition = $2 RETURNING runs",
+    )
+    .bind(product)
+    .bind(cond)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut runs = Vec::new();
+    for row in &rows {
+        runs.extend(packed::decode(row).map_err(|e| sqlx::Error::Decode(Box::new(e)))?);
+    }
+    let cond = i16::try_from(cond).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query(
+        "INSERT INTO history_runs \
+           (product_id, condition, first_seen, last_seen, price_minor, availability, n) \
+         SELECT $1, $2, u.f, u.l, u.p, u.a, u.n \
+           FROM unnest($3::bigint[], $4::bigint[], $5::bigint[], $6::smallint[], $7::bigint[]) \
+             AS u(f, l, p, a, n)",
+    )
+    .bind(product)
+    .bind(cond)
+    .bind(runs.iter().map(|r| r.first_seen).collect::<Vec<_>>())
+    .bind(runs.iter().map(|r| r.last_seen).collect::<Vec<_>>())
+    .bind(runs.iter().map(|r| r.price_minor).collect::<Vec<_>>())
+    .bind(
+        runs.iter()
+            .map(|r| small(code::availability(r.availability)))
+            .collect::<Vec<_>>(),
+    )
+    .bind(runs.iter().map(|r| r.n).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await?;
+    tracing::debug!(product, runs = runs.len(), "packed history runs moved back");
+    Ok(true)
+}
+
+/// Packs the closed old runs of one product and condition (see
+/// [`PACK_AFTER_MS`]) in its own transaction under the product's advisory
+/// lock. Returns the runs packed.
+async fn pack_series(
+    pool: &PgPool,
+    lock: i64,
+    product: ProductId,
+    cond: i16,
+    cutoff: i64,
+) -> Result<u64, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(lock)
+        .execute(&mut *tx)
+        .await?;
+    // Read again under the lock: the last run begun before the cutoff
+    // stays plain, and so does everything of its period.
+    let tail: Option<i64> = sqlx::query_scalar(
+        "SELECT max(first_seen) FROM history_runs \
+         WHERE product_id = $1 AND condition = $2 AND first_seen < $3",
+    )
+    .bind(product)
+    .bind(cond)
+    .bind(cutoff)
+    .fetch_one(&mut *tx)
+    .await?;
+    let Some(tail) = tail else {
+        return Ok(0);
+    };
+    let boundary = packed::period_start(packed::period_of(tail));
+    let rows = sqlx::query(
+        "DELETE FROM history_runs WHERE product_id = $1 AND condition = $2 AND first_seen < $3 \
+         RETURNING first_seen, last_seen, price_minor, availability, n",
+    )
+    .bind(product)
+    .bind(cond)
+    .bind(boundary)
+    .fetch_all(&mut *tx)
+    .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let mut runs = rows
+        .iter()
+        .map(run_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let moved = runs.len() as u64;
+    // Periods already packed (none while the invariant holds; merged, not
+    // overwritten, if ever).
+    let periods: Vec<i64> = {
+        let mut p: Vec<i64> = runs
+            .iter()
+            .map(|r| packed::period_of(r.first_seen))
+            .collect();
+        p.dedup();
+        p
+    };
+    let existing: Vec<Vec<u8>> = sqlx::query_scalar(
+        "DELETE FROM history_packed WHERE product_id = $1 AND condition = $2 \
+           AND period = ANY($3) RETURNING runs",
+    )
+    .bind(product)
+    .bind(cond)
+    .bind(&periods)
+    .fetch_all(&mut *tx)
+    .await?;
+    for row in &existing {
+        runs.extend(packed::decode(row).map_err(|e| sqlx::Error::Decode(Box::new(e)))?);
+    }
+    runs.sort_by_key(|r| r.first_seen);
+    let (mut period, mut blob, mut count, mut obs) = (vec![], vec![], vec![], vec![]);
+    let (mut lo_p, mut lo_t, mut hi_p, mut hi_t) = (vec![], vec![], vec![], vec![]);
+    for group in
+        runs.chunk_by(|a, b| packed::period_of(a.first_seen) == packed::period_of(b.first_seen))
+    {
+        let (lo, hi) = packed::extremes(group);
+        period.push(packed::period_of(group[0].first_seen));
+        blob.push(packed::encode(group));
+        count.push(group.len() as i32);
+        obs.push(group.iter().map(|r| r.n).sum::<i64>());
+        lo_p.push(lo.map(|x| x.0));
+        lo_t.push(lo.map(|x| x.1));
+        hi_p.push(hi.map(|x| x.0));
+        hi_t.push(hi.map(|x| x.1));
+    }
+    sqlx::query(
+        "INSERT INTO history_packed (product_id, condition, period, runs, n_runs, observations, \
+           lo_price, lo_at, hi_price, hi_at) \
+         SELECT $1, $2, u.* FROM unnest($3::bigint[], $4::bytea[], $5::int[], $6::bigint[], \
+           $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[]) AS u",
+    )
+    .bind(product)
+    .bind(cond)
+    .bind(&period)
+    .bind(&blob)
+    .bind(&count)
+    .bind(&obs)
+    .bind(&lo_p)
+    .bind(&lo_t)
+    .bind(&hi_p)
+    .bind(&hi_t)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(moved)
 }
 
 /// A report carrying a linked observation (only the fields the run update
@@ -1716,14 +1959,28 @@ impl Storage for PostgresStore {
                hi.price_minor AS hi, hi.last_seen AS hi_at, rep.reporters \
              FROM products p \
              LEFT JOIN offers o ON o.product_id = p.id \
-             LEFT JOIN LATERAL (SELECT h.price_minor, h.last_seen FROM history_runs h \
-                 WHERE h.product_id = p.id AND h.condition = o.condition \
-                   AND h.price_minor IS NOT NULL \
-                 ORDER BY h.price_minor ASC, h.last_seen DESC LIMIT 1) lo ON true \
-             LEFT JOIN LATERAL (SELECT h.price_minor, h.last_seen FROM history_runs h \
-                 WHERE h.product_id = p.id AND h.condition = o.condition \
-                   AND h.price_minor IS NOT NULL \
-                 ORDER BY h.price_minor DESC, h.last_seen DESC LIMIT 1) hi ON true \
+             LEFT JOIN LATERAL (SELECT u.price_minor, u.last_seen FROM \
+                 ((SELECT h.price_minor, h.last_seen FROM history_runs h \
+                   WHERE h.product_id = p.id AND h.condition = o.condition \
+                     AND h.price_minor IS NOT NULL \
+                   ORDER BY h.price_minor ASC, h.last_seen DESC LIMIT 1) \
+                 UNION ALL \
+                 (SELECT k.lo_price, k.lo_at FROM history_packed k \
+                   WHERE k.product_id = p.id AND k.condition = o.condition \
+                     AND k.lo_price IS NOT NULL \
+                   ORDER BY k.lo_price ASC, k.lo_at DESC LIMIT 1)) u \
+                 ORDER BY u.price_minor ASC, u.last_seen DESC LIMIT 1) lo ON true \
+             LEFT JOIN LATERAL (SELECT u.price_minor, u.last_seen FROM \
+                 ((SELECT h.price_minor, h.last_seen FROM history_runs h \
+                   WHERE h.product_id = p.id AND h.condition = o.condition \
+                     AND h.price_minor IS NOT NULL \
+                   ORDER BY h.price_minor DESC, h.last_seen DESC LIMIT 1) \
+                 UNION ALL \
+                 (SELECT k.hi_price, k.hi_at FROM history_packed k \
+                   WHERE k.product_id = p.id AND k.condition = o.condition \
+                     AND k.hi_price IS NOT NULL \
+                   ORDER BY k.hi_price DESC, k.hi_at DESC LIMIT 1)) u \
+                 ORDER BY u.price_minor DESC, u.last_seen DESC LIMIT 1) hi ON true \
              LEFT JOIN LATERAL (SELECT count(DISTINCT CASE WHEN k.net_hash IS NULL \
                    THEN 'k' || r.key_id::text \
                    ELSE encode(k.net_hash, 'hex') || ':' || (k.registered_at / 86400000)::text \
@@ -1801,10 +2058,24 @@ impl Storage for PostgresStore {
         .bind(to)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
+        let live = rows
             .iter()
             .map(run_from_row)
-            .collect::<Result<Vec<_>, _>>()?)
+            .collect::<Result<Vec<_>, _>>()?;
+        let packed_rows: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT runs FROM history_packed WHERE product_id = $1 AND condition = $2 \
+               AND period <= $4 AND period >= coalesce((SELECT max(period) FROM history_packed \
+                 WHERE product_id = $1 AND condition = $2 AND period < $3), $3) \
+             ORDER BY period",
+        )
+        .bind(product)
+        .bind(small(code::condition(condition)))
+        .bind(packed::period_of(from))
+        .bind(packed::period_of(to))
+        .fetch_all(&self.pool)
+        .await?;
+        packed::select_runs(&packed_rows, live, from, to)
+            .map_err(|e| StoreError::Database(e.to_string()))
     }
 
     async fn product_history(
@@ -1841,9 +2112,11 @@ impl Storage for PostgresStore {
             .bind(small(code::condition(condition)))
             .bind(from)
             .bind(to)
+            .bind(packed::period_of(from))
+            .bind(packed::period_of(to))
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| history_from_row(&r)).transpose()
+        row.map(|r| history_from_row(&r, from, to)).transpose()
     }
 
     async fn search(
@@ -1959,6 +2232,8 @@ impl Storage for PostgresStore {
         stats.request_nonces = res.rows_affected();
         let mut conn = self.pool.acquire().await?;
         tp::purge_jobs(&mut conn, audit_before).await?;
+        drop(conn);
+        stats.packed_runs = self.pack_history(now).await?;
         Ok(stats)
     }
 
@@ -1966,12 +2241,16 @@ impl Storage for PostgresStore {
         let row = sqlx::query(
             "SELECT \
                (SELECT coalesce(sum(pg_total_relation_size(relid)), 0)::bigint \
-                  FROM pg_partition_tree('history_runs'::regclass) WHERE isleaf) AS history_bytes, \
+                  FROM pg_partition_tree('history_runs'::regclass) WHERE isleaf) \
+                 + pg_total_relation_size('history_packed'::regclass) AS history_bytes, \
                (SELECT coalesce(sum(pg_total_relation_size(relid)), 0)::bigint \
                   FROM pg_partition_tree('reports'::regclass) WHERE isleaf) \
                  + pg_total_relation_size('report_nonces'::regclass) AS audit_bytes, \
-               (SELECT count(*) FROM history_runs) AS history_rows, \
-               (SELECT coalesce(sum(n), 0)::bigint FROM history_runs) AS observations",
+               (SELECT count(*) FROM history_runs) \
+                 + (SELECT coalesce(sum(n_runs), 0) FROM history_packed) AS history_rows, \
+               (SELECT coalesce(sum(n), 0)::bigint FROM history_runs) \
+                 + (SELECT coalesce(sum(observations), 0)::bigint FROM history_packed) \
+                 AS observations",
         )
         .fetch_one(&self.pool)
         .await?;

@@ -707,6 +707,8 @@ pub(crate) async fn remove_observation(
     t: i64,
     reading: Reading,
 ) -> StoreResult<()> {
+    // The run that counted it, and the one before, must be plain rows.
+    super::postgres::ensure_plain(conn, product, cond, t).await?;
     let Some(row) = sqlx::query(
         "SELECT first_seen, last_seen, price_minor, availability::bigint AS availability, n \
          FROM history_runs WHERE product_id = $1 AND condition = $2 AND first_seen <= $3 \
@@ -738,6 +740,7 @@ pub(crate) async fn remove_observation(
         .bind(first)
         .execute(&mut *conn)
         .await?;
+        super::postgres::ensure_plain(conn, product, cond, first.saturating_sub(1)).await?;
         // Merge the neighbours when they now touch with the same value.
         let prev = sqlx::query(&format!(
             "SELECT first_seen, price_minor, availability::bigint AS availability \
