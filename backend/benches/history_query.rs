@@ -57,6 +57,8 @@ const HOUR: i64 = 3_600_000;
 const YEARS: i64 = 5;
 const CLIENTS: usize = 16;
 const QUERIES_PER_CLIENT: usize = 150;
+/// Untimed requests per client before the measurement (see [`measure`]).
+const WARM_UP: usize = 10;
 
 /// Concurrent clients (`PRICEWATCH_BENCH_HISTORY_CLIENTS`, default
 /// [`CLIENTS`], the figure; 1 shows the latency of one request
@@ -261,19 +263,28 @@ async fn measure(label: &str, mode: &str, router: axum::Router, uri: &str) -> se
     let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
     let points = v["points"].as_array().map(Vec::len).unwrap_or(0);
     assert!(points > 300, "a year of days: {points}");
-    // One untimed request per client, all at once: the stores open their
-    // pooled connections on demand, and a connection's start-up (tens of
-    // ms on PostgreSQL) is not a query's latency.
+    // Untimed requests first, WARM_UP per client, the clients at once:
+    // the stores open their pooled connections on demand, and a
+    // connection's start-up (tens of ms on PostgreSQL) is not a query's
+    // latency; and PostgreSQL plans a prepared statement anew at each of
+    // its first 5 executions on a connection before it settles on the
+    // generic plan, while a running server's connections have long served
+    // thousands. Until 2026-11-23 one request per client: with 150 queries
+    // per client the first five on each of the pool's connections (~3% of
+    // the queries, planning ~1 ms more each) sat in the p99.
     let warm: Vec<_> = (0..clients())
         .map(|_| {
             let (router, uri) = (router.clone(), uri.to_string());
             tokio::spawn(async move {
-                let resp = router
-                    .oneshot(Request::get(&uri).body(Body::empty()).expect("req"))
-                    .await
-                    .expect("resp");
-                assert_eq!(resp.status(), 200);
-                let _ = axum::body::to_bytes(resp.into_body(), usize::MAX).await;
+                for _ in 0..WARM_UP {
+                    let resp = router
+                        .clone()
+                        .oneshot(Request::get(&uri).body(Body::empty()).expect("req"))
+                        .await
+                        .expect("resp");
+                    assert_eq!(resp.status(), 200);
+                    let _ = axum::body::to_bytes(resp.into_body(), usize::MAX).await;
+                }
             })
         })
         .collect();

@@ -169,9 +169,6 @@ pub fn select_runs(
     from: i64,
     to: i64,
 ) -> Result<Vec<Run>, PackError> {
-    if packed.is_empty() {
-        return Ok(live);
-    }
     let mut all = Vec::with_capacity(live.len() + packed.len() * 12);
     for row in packed {
         all.extend(decode(row)?);
