@@ -1242,6 +1242,30 @@ async fn neighbours_of(
     Ok(found)
 }
 
+/// The summary's read (built once: its two extreme laterals differ only
+/// in direction).
+static SUMMARY_READ: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The summary's lateral join `alias` with the all-time extreme price of
+/// the offer's runs (`dir` ASC: lowest, DESC: highest) and the latest time
+/// it was seen, over the plain runs and the packed periods' extremes
+/// (`price` / `at` columns of `history_packed`).
+fn extreme_lateral(alias: &str, price: &str, at: &str, dir: &str) -> String {
+    format!(
+        "LEFT JOIN LATERAL (SELECT u.price_minor, u.last_seen FROM \
+           ((SELECT h.price_minor, h.last_seen FROM history_runs h \
+             WHERE h.product_id = p.id AND h.condition = o.condition \
+               AND h.price_minor IS NOT NULL \
+             ORDER BY h.price_minor {dir}, h.last_seen DESC LIMIT 1) \
+           UNION ALL \
+           (SELECT k.{price}, k.{at} FROM history_packed k \
+             WHERE k.product_id = p.id AND k.condition = o.condition \
+               AND k.{price} IS NOT NULL \
+             ORDER BY k.{price} {dir}, k.{at} DESC LIMIT 1)) u \
+           ORDER BY u.price_minor {dir}, u.last_seen DESC LIMIT 1) {alias} ON true"
+    )
+}
+
 /// Packed history: runs move into `history_packed` (see the migration
 /// `0011_history_packed.sql` and [`packed`]) once their period ends before
 /// the last run begun more than this long ago. Observations may be up to
@@ -1954,7 +1978,8 @@ impl Storage for PostgresStore {
         // left out, codes of `store::verify::status`) that reported the
         // published value since its run began. A product without offers gives one row with NULL offer
         // columns.
-        let rows = sqlx::query(
+        let rows = sqlx::query(SUMMARY_READ.get_or_init(|| {
+            format!(
             "SELECT p.id, p.title, p.currency, p.watchers, \
                o.condition, o.price_minor, o.availability, o.seller, o.observed_at, \
                o.status, o.last_verified_at, o.verified_low, o.verified_low_at, \
@@ -1964,28 +1989,7 @@ impl Storage for PostgresStore {
                hi.price_minor AS hi, hi.last_seen AS hi_at, rep.reporters \
              FROM products p \
              LEFT JOIN offers o ON o.product_id = p.id \
-             LEFT JOIN LATERAL (SELECT u.price_minor, u.last_seen FROM \
-                 ((SELECT h.price_minor, h.last_seen FROM history_runs h \
-                   WHERE h.product_id = p.id AND h.condition = o.condition \
-                     AND h.price_minor IS NOT NULL \
-                   ORDER BY h.price_minor ASC, h.last_seen DESC LIMIT 1) \
-                 UNION ALL \
-                 (SELECT k.lo_price, k.lo_at FROM history_packed k \
-                   WHERE k.product_id = p.id AND k.condition = o.condition \
-                     AND k.lo_price IS NOT NULL \
-                   ORDER BY k.lo_price ASC, k.lo_at DESC LIMIT 1)) u \
-                 ORDER BY u.price_minor ASC, u.last_seen DESC LIMIT 1) lo ON true \
-             LEFT JOIN LATERAL (SELECT u.price_minor, u.last_seen FROM \
-                 ((SELECT h.price_minor, h.last_seen FROM history_runs h \
-                   WHERE h.product_id = p.id AND h.condition = o.condition \
-                     AND h.price_minor IS NOT NULL \
-                   ORDER BY h.price_minor DESC, h.last_seen DESC LIMIT 1) \
-                 UNION ALL \
-                 (SELECT k.hi_price, k.hi_at FROM history_packed k \
-                   WHERE k.product_id = p.id AND k.condition = o.condition \
-                     AND k.hi_price IS NOT NULL \
-                   ORDER BY k.hi_price DESC, k.hi_at DESC LIMIT 1)) u \
-                 ORDER BY u.price_minor DESC, u.last_seen DESC LIMIT 1) hi ON true \
+             {lo} {hi} \
              LEFT JOIN LATERAL (SELECT count(DISTINCT CASE WHEN k.net_hash IS NULL \
                    THEN 'k' || r.key_id::text \
                    ELSE encode(k.net_hash, 'hex') || ':' || (k.registered_at / 86400000)::text \
@@ -2001,7 +2005,10 @@ impl Storage for PostgresStore {
                    AND r.availability = o.availability AND r.key_id IS NOT NULL) rep ON true \
              WHERE p.marketplace = $1 AND p.asin = $2 \
              ORDER BY o.condition",
-        )
+                lo = extreme_lateral("lo", "lo_price", "lo_at", "ASC"),
+                hi = extreme_lateral("hi", "hi_price", "hi_at", "DESC"),
+            )
+        }))
         .bind(marketplace)
         .bind(asin)
         .fetch_all(&self.pool)
