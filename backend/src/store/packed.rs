@@ -158,6 +158,15 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Run>, PackError> {
     Ok(runs)
 }
 
+/// The runs of several packed rows, in row order.
+pub fn decode_all(rows: &[Vec<u8>]) -> Result<Vec<Run>, PackError> {
+    let mut runs = Vec::with_capacity(rows.len() * 12);
+    for row in rows {
+        runs.extend(decode(row)?);
+    }
+    Ok(runs)
+}
+
 /// The runs a history read returns, from packed rows (`packed`, each a
 /// [`decode`]d row, any order) and plain rows (`live`): the last run that
 /// began before `from` (the baseline), then every run beginning in
@@ -169,10 +178,7 @@ pub fn select_runs(
     from: i64,
     to: i64,
 ) -> Result<Vec<Run>, PackError> {
-    let mut all = Vec::with_capacity(live.len() + packed.len() * 12);
-    for row in packed {
-        all.extend(decode(row)?);
-    }
+    let mut all = decode_all(packed)?;
     all.extend(live);
     all.sort_by_key(|r| r.first_seen);
     let start = all.iter().rposition(|r| r.first_seen < from).unwrap_or(0);

@@ -1305,10 +1305,7 @@ pub(crate) async fn ensure_plain(
     .bind(cond)
     .fetch_all(&mut *conn)
     .await?;
-    let mut runs = Vec::new();
-    for row in &rows {
-        runs.extend(packed::decode(row).map_err(|e| sqlx::Error::Decode(Box::new(e)))?);
-    }
+    let runs = packed::decode_all(&rows).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
     let cond = i16::try_from(cond).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     sqlx::query(
         "INSERT INTO history_runs \
@@ -1381,16 +1378,14 @@ async fn pack_series(
         .map(run_from_row)
         .collect::<Result<Vec<_>, _>>()?;
     let moved = runs.len() as u64;
+    runs.sort_by_key(|r| r.first_seen);
     // Periods already packed (none while the invariant holds; merged, not
     // overwritten, if ever).
-    let periods: Vec<i64> = {
-        let mut p: Vec<i64> = runs
-            .iter()
-            .map(|r| packed::period_of(r.first_seen))
-            .collect();
-        p.dedup();
-        p
-    };
+    let mut periods: Vec<i64> = runs
+        .iter()
+        .map(|r| packed::period_of(r.first_seen))
+        .collect();
+    periods.dedup();
     let existing: Vec<Vec<u8>> = sqlx::query_scalar(
         "DELETE FROM history_packed WHERE product_id = $1 AND condition = $2 \
            AND period = ANY($3) RETURNING runs",
@@ -1400,10 +1395,10 @@ async fn pack_series(
     .bind(&periods)
     .fetch_all(&mut *tx)
     .await?;
-    for row in &existing {
-        runs.extend(packed::decode(row).map_err(|e| sqlx::Error::Decode(Box::new(e)))?);
+    if !existing.is_empty() {
+        runs.extend(packed::decode_all(&existing).map_err(|e| sqlx::Error::Decode(Box::new(e)))?);
+        runs.sort_by_key(|r| r.first_seen);
     }
-    runs.sort_by_key(|r| r.first_seen);
     let (mut period, mut blob, mut count, mut obs) = (vec![], vec![], vec![], vec![]);
     let (mut lo_p, mut lo_t, mut hi_p, mut hi_t) = (vec![], vec![], vec![], vec![]);
     for group in
